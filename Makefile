@@ -1,0 +1,48 @@
+# Ketamine Evidence Atlas — every install step lives here (fresh machine = CI).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KEA := $(VENV)/bin/kea
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test lint format bench browser-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## make run: crawl (NCBI, or the offline stand-in when NCBI is unreachable), classify, open the dashboard
+run: install
+	$(KEA) crawl --offline-fallback
+	$(KEA) classify
+	$(KEA) dashboard
+
+## Debian's chromium for the one end-to-end browser test (Playwright never downloads a browser)
+browser-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; \
+	fi
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+test: install browser-deps
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

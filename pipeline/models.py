@@ -1,0 +1,125 @@
+"""Typed records that flow E-utilities -> parse -> store -> classify -> query.
+
+A missing value is ``None``, never ``""``; lists are empty when the record has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Author:
+    last_name: str | None = None
+    fore_name: str | None = None
+    initials: str | None = None
+    suffix: str | None = None
+    collective_name: str | None = None
+    orcid: str | None = None
+
+    @property
+    def display(self) -> str:
+        """'Lastname Initials' as PubMed shows it; a collective name as is."""
+        if self.collective_name:
+            return self.collective_name
+        parts = [p for p in (self.last_name, self.initials) if p]
+        return " ".join(parts) if parts else (self.fore_name or "")
+
+
+@dataclass(frozen=True)
+class AbstractSection:
+    text: str
+    label: str | None = None
+    category: str | None = None  # NlmCategory: BACKGROUND, METHODS, RESULTS, ...
+
+
+@dataclass(frozen=True)
+class MeshHeading:
+    descriptor: str
+    ui: str | None = None
+    major: bool = False
+    qualifiers: tuple[tuple[str, bool], ...] = ()  # (name, major_topic)
+
+
+@dataclass
+class Article:
+    """One PubMed record (PubmedArticle or PubmedBookArticle)."""
+
+    pmid: str
+    version: int = 1
+    title: str | None = None
+    abstract_sections: list[AbstractSection] = field(default_factory=list)
+    authors: list[Author] = field(default_factory=list)
+    journal: str | None = None
+    journal_iso: str | None = None
+    issn: str | None = None
+    volume: str | None = None
+    issue: str | None = None
+    pages: str | None = None
+    pub_year: int | None = None
+    pub_date: str | None = None  # ISO, as precise as the record: "2018", "2018-05", "2018-05-17"
+    medline_date: str | None = None  # raw MedlineDate text when PubDate used it
+    publication_types: list[str] = field(default_factory=list)
+    mesh: list[MeshHeading] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    doi: str | None = None
+    pmcid: str | None = None
+    status: str | None = None  # MedlineCitation@Status
+    entrez_date: str | None = None  # ISO date from History PubStatus=entrez (or pubmed)
+    revised_date: str | None = None  # ISO date from DateRevised
+    completed_date: str | None = None
+    retracted: bool = False
+    retraction_notices: list[str] = field(default_factory=list)  # PMIDs of RetractionIn notices
+    is_retraction_notice: bool = False
+    is_book: bool = False
+    book_title: str | None = None
+    publisher: str | None = None
+
+    @property
+    def abstract(self) -> str | None:
+        """Sections as 'LABEL: text' paragraphs joined by newlines (the corpus format)."""
+        if not self.abstract_sections:
+            return None
+        paras = [f"{s.label}: {s.text}" if s.label else s.text for s in self.abstract_sections]
+        return "\n".join(paras)
+
+    @property
+    def author_names(self) -> list[str]:
+        return [a.display for a in self.authors if a.display]
+
+    @property
+    def mesh_terms(self) -> list[str]:
+        return [m.descriptor for m in self.mesh]
+
+    @property
+    def language(self) -> str | None:
+        return self.languages[0] if self.languages else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Article:
+        d = dict(d)
+        d["abstract_sections"] = [AbstractSection(**s) for s in d.get("abstract_sections", [])]
+        d["authors"] = [Author(**a) for a in d.get("authors", [])]
+        d["mesh"] = [
+            MeshHeading(
+                descriptor=m["descriptor"],
+                ui=m.get("ui"),
+                major=m.get("major", False),
+                qualifiers=tuple((q[0], bool(q[1])) for q in m.get("qualifiers", ())),
+            )
+            for m in d.get("mesh", [])
+        ]
+        return cls(**d)
+
+
+@dataclass
+class ParsedBatch:
+    """What one efetch answer holds: records, and PMIDs NCBI says were deleted."""
+
+    articles: list[Article] = field(default_factory=list)
+    deleted_pmids: list[str] = field(default_factory=list)
