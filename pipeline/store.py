@@ -254,6 +254,10 @@ class Store:
         with self.transaction() as c:
             for a in articles:
                 pmid = int(a.pmid)
+                if run_id is not None:
+                    c.execute(
+                        "UPDATE crawl_targets SET done=1 WHERE run_id=? AND pmid=?", (run_id, pmid)
+                    )
                 row = c.execute(
                     "SELECT revised_date, version, content_hash, data, deleted FROM articles "
                     "WHERE pmid=?",
@@ -296,10 +300,6 @@ class Store:
                         content_hash(a), now, run_id,
                     ),
                 )
-                if run_id is not None:
-                    c.execute(
-                        "UPDATE crawl_targets SET done=1 WHERE run_id=? AND pmid=?", (run_id, pmid)
-                    )
             for d in deleted_pmids:
                 pmid = int(d)
                 cur = c.execute(
