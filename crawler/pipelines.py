@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy.exceptions import DropItem
@@ -37,6 +40,7 @@ class StoreBatchPipeline:
         self.store: Store | None = None
         self.started = time.monotonic()
         self.fetched = 0
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kea-store")
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> StoreBatchPipeline:
@@ -48,25 +52,30 @@ class StoreBatchPipeline:
         self.started = time.monotonic()
 
     def close_spider(self) -> None:
+        self.pool.shutdown(wait=True)
         if self.store is not None:
             self.store.close()
         if self.crawler.spider.plan.config.progress and sys.stderr.isatty():
             sys.stderr.write("\n")
 
-    def process_item(self, item: FetchedBatch) -> FetchedBatch:
+    async def process_item(self, item: FetchedBatch) -> FetchedBatch:
         plan = self.crawler.spider.plan
-        assert self.store is not None
-        self.store.upsert_batch(
-            item.articles, item.deleted_pmids, run_id=plan.run_id, is_demo=plan.config.is_demo
-        )
+        # One writer thread: batches are stored in order, one transaction each, while the
+        # reactor goes on sending requests at NCBI's pace.
+        done, total = await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(self._write, item, plan))
         self.fetched += len(item.articles)
         if plan.config.progress:
-            self._progress(plan)
+            self._progress(done, total)
         return item
 
-    def _progress(self, plan: Any) -> None:
+    def _write(self, item: FetchedBatch, plan: Any) -> tuple[int, int]:
         assert self.store is not None
-        done, total = self.store.target_count(plan.run_id)
+        self.store.upsert_batch(item.articles, item.deleted_pmids, run_id=plan.run_id,
+                                is_demo=plan.config.is_demo)
+        return self.store.target_count(plan.run_id)
+
+    def _progress(self, done: int, total: int) -> None:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = self.fetched / elapsed
         eta = (total - done) / rate if rate > 0 else 0.0

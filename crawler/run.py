@@ -318,6 +318,7 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     if not config.is_demo:
         _drop_demo(store)
     store.set_meta("query", config.query)
+    store.analyze()
     row = store.conn.execute("SELECT * FROM crawl_runs WHERE id=?", (plan.run_id,)).fetchone()
     return CrawlSummary(
         run_id=plan.run_id, mode=plan.mode, status="completed", total=row["total"] or 0,

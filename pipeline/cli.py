@@ -215,7 +215,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from pipeline.export import export_to
     from pipeline.store import Store
 
-    with Store(args.db) as store:
+    with Store(args.db, readonly=True) as store:
         n = export_to(store, args.format, args.out, _filters_from_args(args))
     if args.out != "-":
         print(f"wrote {n} records to {args.out}", file=sys.stderr)

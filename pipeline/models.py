@@ -5,7 +5,7 @@ A missing value is ``None``, never ``""``; lists are empty when the record has n
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -23,7 +23,7 @@ class Author:
         """'Lastname Initials' as PubMed shows it; a collective name as is."""
         if self.collective_name:
             return self.collective_name
-        parts = [p for p in (self.last_name, self.initials) if p]
+        parts = [p for p in (self.last_name, self.initials, self.suffix) if p]
         return " ".join(parts) if parts else (self.fore_name or "")
 
 
@@ -98,7 +98,25 @@ class Article:
         return self.languages[0] if self.languages else None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON-ready dict (hand-written: dataclasses.asdict deep-copies, 5x slower)."""
+        d = {f: getattr(self, f) for f in _SCALARS}
+        d["abstract_sections"] = [
+            {"text": s.text, "label": s.label, "category": s.category}
+            for s in self.abstract_sections
+        ]
+        d["authors"] = [
+            {"last_name": a.last_name, "fore_name": a.fore_name, "initials": a.initials,
+             "suffix": a.suffix, "collective_name": a.collective_name, "orcid": a.orcid}
+            for a in self.authors
+        ]
+        d["mesh"] = [
+            {"descriptor": m.descriptor, "ui": m.ui, "major": m.major,
+             "qualifiers": [list(q) for q in m.qualifiers]}
+            for m in self.mesh
+        ]
+        for f in _LISTS:
+            d[f] = list(getattr(self, f))
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Article:
@@ -115,6 +133,13 @@ class Article:
             for m in d.get("mesh", [])
         ]
         return cls(**d)
+
+
+_NESTED = ("abstract_sections", "authors", "mesh")
+_LISTS = ("publication_types", "keywords", "languages", "retraction_notices")
+_SCALARS = tuple(
+    f.name for f in fields(Article) if f.name not in _NESTED and f.name not in _LISTS
+)
 
 
 @dataclass

@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS articles (
 );
 CREATE INDEX IF NOT EXISTS articles_year ON articles(year);
 CREATE INDEX IF NOT EXISTS articles_entrez ON articles(entrez_date);
+CREATE INDEX IF NOT EXISTS articles_live ON articles(deleted, pmid);
 
 CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, abstract, content='articles', content_rowid='pmid',
@@ -133,6 +134,7 @@ CREATE TABLE IF NOT EXISTS labels (
 );
 CREATE INDEX IF NOT EXISTS labels_design ON labels(design);
 CREATE INDEX IF NOT EXISTS labels_relevance ON labels(relevance);
+CREATE INDEX IF NOT EXISTS labels_relevance_design ON labels(relevance, design);
 
 CREATE TABLE IF NOT EXISTS corrections (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -143,6 +145,8 @@ CREATE TABLE IF NOT EXISTS corrections (
     created_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS corrections_pmid ON corrections(pmid);
+
+CREATE INDEX IF NOT EXISTS crawl_runs_finished ON crawl_runs(status, finished_at);
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
@@ -181,7 +185,7 @@ class Store:
                 if not self.path.exists():
                     raise StoreError(f"database {self.path} does not exist (run `kea crawl` first)")
                 self.conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, check_same_thread=False
+                    self.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
                 )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,6 +222,11 @@ class Store:
         except sqlite3.OperationalError as err:
             raise StoreError(f"cannot write to database {self.path}: {err}") from err
 
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics after a large write (crawl, classify)."""
+        with self.transaction() as c:
+            c.execute("ANALYZE")
+
     # -- meta ---------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -251,55 +260,64 @@ class Store:
         """
         res = UpsertResult()
         now = time.time()
+        articles = list(articles)
         with self.transaction() as c:
-            for a in articles:
-                pmid = int(a.pmid)
-                if run_id is not None:
-                    c.execute(
-                        "UPDATE crawl_targets SET done=1 WHERE run_id=? AND pmid=?", (run_id, pmid)
-                    )
-                row = c.execute(
-                    "SELECT revised_date, version, content_hash, data, deleted FROM articles "
-                    "WHERE pmid=?",
-                    (pmid,),
-                ).fetchone()
+            pmids = [int(a.pmid) for a in articles]
+            existing: dict[int, tuple[Any, ...]] = {}
+            for i in range(0, len(pmids), 900):  # SQLite's bound-parameter limit
+                part = pmids[i : i + 900]
+                marks = ",".join("?" * len(part))
+                for row in c.execute(
+                    "SELECT pmid, revised_date, version, data, deleted FROM articles "
+                    f"WHERE pmid IN ({marks})",
+                    part,
+                ):
+                    existing[row[0]] = tuple(row[1:])
+            if run_id is not None:
+                c.executemany(
+                    "UPDATE crawl_targets SET done=1 WHERE run_id=? AND pmid=?",
+                    [(run_id, p) for p in pmids],
+                )
+            rows = []
+            for a, pmid in zip(articles, pmids, strict=True):
                 data = json.dumps(a.to_dict(), ensure_ascii=False, separators=(",", ":"))
-                if row is not None:
-                    old_key = _revision_key(row[0], row[1])
-                    new_key = _revision_key(a.revised_date, a.version)
-                    if new_key < old_key:
-                        res.unchanged += 1
+                old = existing.get(pmid)
+                if old is not None:
+                    if _revision_key(a.revised_date, a.version) < _revision_key(old[0], old[1]):
+                        res.unchanged += 1  # an older revision never replaces a newer one
                         continue
-                    if row[3] == data and not row[4]:
+                    if old[2] == data and not old[3]:
                         res.unchanged += 1
                         continue
                     res.updated += 1
                 else:
                     res.new += 1
+                existing[pmid] = (a.revised_date, a.version, data, 0)  # a repeat in one batch
                 first = a.authors[0].display if a.authors else None
-                c.execute(
-                    """INSERT INTO articles(pmid, version, title, abstract, doi, pmcid, journal,
-                        journal_iso, year, pub_date, entrez_date, revised_date, language,
-                        first_author, retracted, deleted, is_demo, data, content_hash,
-                        fetched_at, run_id)
-                       VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)
-                       ON CONFLICT(pmid) DO UPDATE SET
-                        version=excluded.version, title=excluded.title,
-                        abstract=excluded.abstract, doi=excluded.doi, pmcid=excluded.pmcid,
-                        journal=excluded.journal, journal_iso=excluded.journal_iso,
-                        year=excluded.year, pub_date=excluded.pub_date,
-                        entrez_date=excluded.entrez_date, revised_date=excluded.revised_date,
-                        language=excluded.language, first_author=excluded.first_author,
-                        retracted=excluded.retracted, deleted=0, is_demo=excluded.is_demo,
-                        data=excluded.data, content_hash=excluded.content_hash,
-                        fetched_at=excluded.fetched_at, run_id=excluded.run_id""",
-                    (
-                        pmid, a.version, a.title, a.abstract, a.doi, a.pmcid, a.journal,
-                        a.journal_iso, a.pub_year, a.pub_date, a.entrez_date, a.revised_date,
-                        a.language, first, int(a.retracted), int(is_demo), data,
-                        content_hash(a), now, run_id,
-                    ),
-                )
+                rows.append((
+                    pmid, a.version, a.title, a.abstract, a.doi, a.pmcid, a.journal,
+                    a.journal_iso, a.pub_year, a.pub_date, a.entrez_date, a.revised_date,
+                    a.language, first, int(a.retracted), int(is_demo), data,
+                    content_hash(a), now, run_id,
+                ))
+            c.executemany(
+                """INSERT INTO articles(pmid, version, title, abstract, doi, pmcid, journal,
+                    journal_iso, year, pub_date, entrez_date, revised_date, language,
+                    first_author, retracted, deleted, is_demo, data, content_hash,
+                    fetched_at, run_id)
+                   VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)
+                   ON CONFLICT(pmid) DO UPDATE SET
+                    version=excluded.version, title=excluded.title,
+                    abstract=excluded.abstract, doi=excluded.doi, pmcid=excluded.pmcid,
+                    journal=excluded.journal, journal_iso=excluded.journal_iso,
+                    year=excluded.year, pub_date=excluded.pub_date,
+                    entrez_date=excluded.entrez_date, revised_date=excluded.revised_date,
+                    language=excluded.language, first_author=excluded.first_author,
+                    retracted=excluded.retracted, deleted=0, is_demo=excluded.is_demo,
+                    data=excluded.data, content_hash=excluded.content_hash,
+                    fetched_at=excluded.fetched_at, run_id=excluded.run_id""",
+                rows,
+            )
             for d in deleted_pmids:
                 pmid = int(d)
                 cur = c.execute(

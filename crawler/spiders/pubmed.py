@@ -7,7 +7,9 @@ searches, and written to the store, so a killed crawl resumes from there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -86,6 +88,7 @@ class PubmedSpider(scrapy.Spider):
         self.second_pass_done = False
         self.warnings: list[str] = []
         self.truncated_windows = 0
+        self.parse_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kea-parse")
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PubmedSpider:
@@ -227,13 +230,16 @@ class PubmedSpider(scrapy.Spider):
             yield self._request("efetch", efetch_ids_params(chunk), self.parse_fetch,
                                 expected=chunk)
 
-    def parse_fetch(self, response: Response) -> Iterator[Any]:
+    async def parse_fetch(self, response: Response) -> AsyncIterator[Any]:
         key = response.meta.get("search_key")
         if response.meta.get("history_error"):
-            yield from self._research(key, response.meta["history_error"])
+            for req in self._research(key, response.meta["history_error"]):
+                yield req
             return
         try:
-            batch = parse_efetch(response.body)
+            # parsed off the reactor thread, so the next request leaves on time meanwhile
+            batch = await asyncio.get_running_loop().run_in_executor(
+                self.parse_pool, parse_efetch, response.body)
         except ParseError as err:
             tries = response.meta.get("kea_parse", 0) + 1
             if tries > MAX_PARSE_RETRIES:

@@ -1,0 +1,36 @@
+"""Ketamine Evidence Atlas dashboard: ``streamlit run dashboard/app.py -- --db PATH``.
+
+The entry point only sets up navigation and the banners every page shares
+(missing store, empty store, demo data); each page is a thin file in ``views/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:  # `streamlit run` puts only dashboard/ on sys.path
+    sys.path.insert(0, str(HERE.parent))
+
+from dashboard import ui  # noqa: E402
+
+st.set_page_config(
+    page_title="Ketamine Evidence Atlas", page_icon=":material/explore:", layout="wide"
+)
+
+PAGES = [
+    st.Page(
+        HERE / "views" / "overview.py", title="Overview", icon=":material/explore:", default=True
+    ),
+    st.Page(HERE / "views" / "studies.py", title="Studies", icon=":material/search:"),
+    st.Page(HERE / "views" / "export.py", title="Export", icon=":material/download:"),
+    st.Page(HERE / "views" / "questions.py", title="Questions", icon=":material/help:"),
+    st.Page(HERE / "views" / "about.py", title="About", icon=":material/info:"),
+]
+
+page = st.navigation(PAGES)
+if ui.store_banners():
+    page.run()

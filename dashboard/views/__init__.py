@@ -1,0 +1,1 @@
+"""Page scripts run by st.navigation (a package only so installs ship them)."""

