@@ -42,7 +42,7 @@ BIOPYTHON_LOOP = textwrap.dedent(
     n = int(res["Count"]); got = 0
     for start in range(0, n, 500):
         h = Entrez.efetch(db="pubmed", retmode="xml", retstart=start, retmax=500,
-                          WebEnv=res["WebEnv"], query_key=res["QueryKey"])
+                          webenv=res["WebEnv"], query_key=res["QueryKey"])
         got += len(Entrez.read(h)["PubmedArticle"])
     print(got)
     """

@@ -164,8 +164,37 @@ def run() -> dict[str, Any]:
                 "rss_growth_kib": rss_delta,  # peak RSS while streaming minus after imports
                 "rss_peak_kib": rss_total,
             }
+    results["real_answers"] = real_answer_speed()
     _print(results)
     return results
+
+
+def real_answer_speed(n: int = SPEED_N) -> dict[str, Any] | None:
+    """The same race on real efetch records (../shared/eutils-samples), which carry what
+    NCBI really sends (reference lists, grants, MathML) and the corpus rendering lacks."""
+    from lxml import etree
+
+    from crawler.standin.pubmed_xml import efetch_document
+
+    samples = SHARED / "eutils-samples"
+    if not samples.exists():
+        return None
+    elems: list[str] = []
+    for f in sorted(samples.rglob("*.xml")):
+        try:
+            root = etree.parse(str(f), etree.XMLParser(load_dtd=False, no_network=True)).getroot()
+        except etree.XMLSyntaxError:
+            continue
+        if root.tag == "PubmedArticleSet":
+            elems += [etree.tostring(e, encoding="unicode") for e in root.iter("PubmedArticle")]
+    if not elems:
+        return None
+    doc = efetch_document((elems * (n // len(elems) + 1))[:n])
+    ours = best_of(lambda: parse_efetch(doc), 3)
+    bio = best_of(lambda: Entrez.read(io.BytesIO(doc), validate=False), 3)
+    return {"records": n, "distinct": len(elems), "doc_mib": round(len(doc) / 2**20, 2),
+            "kea_records_per_s": round(n / ours), "biopython_records_per_s": round(n / bio),
+            "speedup": round(bio / ours, 2)}
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -176,6 +205,11 @@ def _print(r: dict[str, Any]) -> None:
         f"  speedup            {r['speedup_best']:>8}x best-of, {r['speedup_median']}x median"
         " of paired rounds (goal >= 3x)"
     )
+    real = r.get("real_answers")
+    if real:
+        print(f"  real efetch records ({real['distinct']} distinct, {real['doc_mib']} MiB): "
+              f"kea {real['kea_records_per_s']}/s vs Bio.Entrez {real['biopython_records_per_s']}/s"
+              f" -> {real['speedup']}x")
     print(
         "  iter_efetch memory:    N   file MiB  tracemalloc peak KiB  RSS growth KiB  RSS peak KiB"
     )

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from lxml import etree
 
@@ -79,8 +79,14 @@ def efetch_history_params(webenv: str, query_key: str, retstart: int, retmax: in
     }
 
 
+def use_post(params: dict[str, str]) -> bool:
+    """Biopython's rule: POST for 200+ ids or parameters over 1,000 characters encoded."""
+    ids = params.get("id", "")
+    return (ids.count(",") + 1 >= 200 if ids else False) or len(urlencode(params)) > 1000
+
+
 def efetch_ids_params(pmids: list[str]) -> dict[str, str]:
-    """An id list always goes by POST (NCBI: above ~200 ids; Scrapy drops URLs > 2083 chars)."""
+    """An id list goes by POST past 200 ids (NCBI's advice; Scrapy drops URLs > 2083 chars)."""
     return {"db": "pubmed", "id": ",".join(pmids), "retmode": "xml"}
 
 

@@ -136,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", type=int, default=None,
                    help="serve N synthetic records instead of the demo records")
     p.add_argument("--faults", default=None, help="fault plan, e.g. 'efetch:2=500,efetch:4=truncate'")
+    for sp in sub.choices.values():
+        sp.formatter_class = argparse.RawDescriptionHelpFormatter  # keep examples on one line
     return parser
 
 

@@ -24,6 +24,7 @@ from crawler.eutils import (
     redact,
     retry_after_seconds,
     split_window,
+    use_post,
 )
 from crawler.query import DEFAULT_QUERY
 from pipeline.errors import CrawlError
@@ -182,6 +183,14 @@ def test_history_pages_cover_pending_minimally() -> None:
     sparse = {"5", "400", "777"}
     pages, by_id = plan_history_pages(ids, sparse, 300)
     assert pages == [] and sorted(by_id, key=int) == ["5", "400", "777"]
+
+
+def test_post_only_when_long() -> None:
+    assert not use_post(efetch_history_params("MCID_1", "1", 0, 500))
+    assert not use_post(efetch_ids_params([str(i) for i in range(50)]))
+    assert use_post(efetch_ids_params([str(i) for i in range(200)]))
+    assert use_post(esearch_params(DEFAULT_QUERY))  # the default query is long
+    assert not use_post(esearch_params("ketamine AND depression"))
 
 
 def test_redact() -> None:

@@ -22,7 +22,8 @@ Stand-in choices where NCBI's behaviour is unknown or disputed:
   ``datetype`` defaults to pdat; ``reldate=n`` means [today - n days, today].
 - esearch ``usehistory=y`` with an unknown WebEnv starts a fresh environment.
 - History entries expire ``history_ttl`` seconds after they were stored (not after last use).
-- Only the exact parameter name ``WebEnv`` is read (as NCBI documents it).
+- ``WebEnv`` is also read as ``webenv`` (Biopython's tutorial sends it lower-case and NCBI
+  answers it).
 - efetch without ``retmode=xml``: ``retmode=text`` gives uilist/MEDLINE-like text; anything else
   an HTML page with ASN.1-like text (what NCBI once answered); esearch ignores retmode (XML only).
 - Fault numbering (faults.py) counts requests that passed the api-key and rate-limit checks.
@@ -719,6 +720,8 @@ class _Handler(BaseHTTPRequestHandler):
                 pairs += parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         params: dict[str, str] = {}
         for k, v in pairs:
+            if k.lower() == "webenv":
+                k = "WebEnv"
             params[k] = f"{params[k]},{v}" if k == "id" and params.get(k) else v
         return params
 
