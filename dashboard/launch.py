@@ -29,6 +29,8 @@ def streamlit_command(db: Path, port: int, host: str) -> list[str]:
         host,
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",
         "--",
         "--db",
         str(db),

@@ -205,7 +205,7 @@ with right:
                 y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
                 tooltip=["label", "studies"],
             )
-            .properties(height=max(60, 30 * len(bd))),
+            .properties(height=alt.Step(26)),
             width="stretch",
         )
 
