@@ -69,7 +69,7 @@ class EutilsMiddleware:
     MAX_RETRIES = 5  # transient faults: 1, 2, 4, 8, 16 s
     MAX_UNREACHABLE = 3  # DNS / refused: 1, 2, 4 s, then say the server is unreachable
     MAX_RATE_LIMITED = 20
-    MAX_ERROR_BODY = 2  # non-history <ERROR> answers
+    MAX_ERROR_BODY = 3  # non-history <ERROR> answers: 1, 2, 4 s, then a clear error
 
     def __init__(self, crawler: Any):
         self.crawler = crawler

@@ -254,11 +254,21 @@ def test_invalid_api_key_is_reported_and_not_echoed(tmp_db: Path) -> None:
 
 
 def test_error_inside_200_is_an_error_not_an_empty_result(tmp_db: Path) -> None:
-    with StandinServer(synthetic_records(10), faults="esearch:1=error200,esearch:2=error200,"
-                       "esearch:3=error200") as srv:
-        res = crawl(tmp_db, srv.url)
+    with StandinServer(synthetic_records(10), faults="esearch:1-4=error200") as srv:
+        res = crawl(tmp_db, srv.url, env={"KEA_BACKOFF_BASE": "0.05"})
+        assert srv.count("esearch") == 4  # the first answer and three retries
     assert res.returncode == 2
-    assert "error" in res.stderr.lower()
+    assert "NCBI answered with an error" in res.stderr or "failed 4 times" in res.stderr
+    with Store(tmp_db) as s:
+        assert s.count() == 0 and s.runs(1)[0]["status"] == "failed"
+
+
+def test_transient_error_inside_200_is_retried(tmp_db: Path) -> None:
+    records = synthetic_records(30, seed=11)
+    with StandinServer(records, faults="esearch:1-2=error200,efetch:1=error200") as srv:
+        res = crawl(tmp_db, srv.url, env={"KEA_BACKOFF_BASE": "0.05"})
+    assert res.returncode == 0, res.stderr
+    assert_same_records(tmp_db, records)
 
 
 def test_no_match_query_completes_with_warning(tmp_db: Path) -> None:
