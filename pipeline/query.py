@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.errors import KeaError, StoreError
 from pipeline.models import Article
-from pipeline.store import decode_label_row
+from pipeline.store import LABEL_FIELDS, decode_label_row
 from pipeline.taxonomy import (
     COMPARATORS,
     CONDITIONS,
@@ -699,21 +699,7 @@ def iter_articles(
             yield Article.from_dict(json.loads(r["data"])), labels, bool(r["is_demo"])
 
 
-EXPORT_LABEL_FIELDS = (
-    "relevance",
-    "conditions",
-    "subgroups",
-    "design",
-    "outcome",
-    "sample_size",
-    "drug",
-    "routes",
-    "comparator",
-    "psychotherapy",
-    "confidence",
-    "needs_review",
-    "verified",
-)
+EXPORT_LABEL_FIELDS = (*LABEL_FIELDS, "confidence", "needs_review", "verified")
 
 
 def export_record(

@@ -308,3 +308,22 @@ def test_offline_fallback_uses_demo_records(tmp_db: Path) -> None:
         assert s.is_demo
         titles = [a.title for a in s.iter_articles()]
     assert len(titles) >= 60 and all(t.startswith("[Demo] ") for t in titles)
+
+
+class _NoDateWindowServer(StandinServer):
+    """A server that ignores mindate/maxdate (a weaker replay than NCBI)."""
+
+    def _date_windows(self, p, term):  # noqa: ANN001, ANN202
+        return []
+
+
+def test_server_ignoring_date_windows_does_not_explode(tmp_db: Path) -> None:
+    records = synthetic_records(10_200, seed=12)
+    with _NoDateWindowServer(records, api_keys={SECRET_KEY}) as srv:
+        res = crawl(tmp_db, srv.url, env={"NCBI_API_KEY": SECRET_KEY})
+        assert res.returncode == 0, res.stderr
+        assert srv.count("esearch") <= 5  # the root, one split, perhaps one more level
+    assert "ignores date windows" in res.stderr
+    assert "201 missing" in res.stdout  # said, not hidden
+    with Store(tmp_db) as s:
+        assert s.count() == 9999

@@ -74,6 +74,8 @@ class SearchState:
     ids: list[str] = field(default_factory=list)
     count: int = 0
     researches: int = 0
+    parent_count: int | None = None  # the count of the window this one was split from
+    siblings: list[int] | None = None  # counts of both halves of that split, as they arrive
 
 
 class PubmedSpider(scrapy.Spider):
@@ -90,6 +92,7 @@ class PubmedSpider(scrapy.Spider):
         self.second_pass_done = False
         self.warnings: list[str] = []
         self.truncated_windows = 0
+        self.windows_ignored = False
         self.parse_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kea-parse")
 
     @classmethod
@@ -154,7 +157,17 @@ class PubmedSpider(scrapy.Spider):
                 "PubMed ignored parts of the query: "
                 + "; ".join(f"{k}: {', '.join(v)}" for k, v in res.errors.items())
             )
-        if res.count > len(res.ids) and res.count > ESEARCH_MAX:
+        if state.siblings is not None:
+            state.siblings.append(res.count)
+            if len(state.siblings) == 2 and min(state.siblings) >= (state.parent_count or 0):
+                # both halves of a window counted the whole window: the server ignores date
+                # windows, and splitting further would only multiply requests
+                self.windows_ignored = True
+                self.truncated_windows = max(self.truncated_windows, res.count - len(res.ids))
+                self.warnings.append(
+                    f"the server ignores date windows; only the first {len(res.ids)} of "
+                    f"{res.count} records can be listed")
+        if res.count > len(res.ids) and res.count > ESEARCH_MAX and not self.windows_ignored:
             yield from self._split(state, res.count)
         else:
             state.ids, state.webenv, state.query_key, state.count = (
@@ -179,9 +192,10 @@ class PubmedSpider(scrapy.Spider):
             )
             return
         log.info("search %s counts %d > %d: splitting by date", s.key, count, ESEARCH_MAX)
+        siblings: list[int] = []
         for a, b in halves:
             spec = SearchSpec(s.role, s.datetype or "edat", a, b)
-            child = SearchState(spec)
+            child = SearchState(spec, parent_count=count, siblings=siblings)
             self.searches[spec.key] = child
             yield self.search_request(child)
 
