@@ -1,0 +1,273 @@
+"""Cross-validated metrics per label, with both baselines beside the model.
+
+Never scores a record with a model that saw it: every number here is out-of-fold
+(k-fold, stratified on design and the rare outcome classes), or, in held-out
+mode, a trained file scored on files it was not trained on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.model_selection import StratifiedKFold
+
+from pipeline.classify.models import KeaModel, get_model
+from pipeline.classify.predict import predict_articles
+from pipeline.classify.text import article_from_record
+from pipeline.errors import KeaError
+from pipeline.models import Article
+from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES, RELEVANCE
+
+BASELINES = ("metadata", "tfidf-lr")
+FACTS = ("drug", "routes", "comparator", "psychotherapy", "subgroups")
+
+
+def load_gold(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """Gold JSONL records from one or more files (clear error when a file is missing)."""
+    recs: list[dict[str, Any]] = []
+    for p in paths:
+        path = Path(p)
+        if not path.exists():
+            raise KeaError(f"gold file {path} does not exist")
+        try:
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if line.strip():
+                    rec = json.loads(line)
+                    if "labels" not in rec:
+                        raise KeaError(f"{path}:{n}: record has no 'labels'")
+                    recs.append(rec)
+        except json.JSONDecodeError as err:
+            raise KeaError(f"{path}: not JSON lines ({err})") from err
+    if not recs:
+        raise KeaError("no gold records in " + ", ".join(map(str, paths)))
+    return recs
+
+
+def gold_hash(recs: Sequence[dict[str, Any]]) -> str:
+    """Stable hash of the training data (pmid, text and labels), recorded in model metadata."""
+    h = hashlib.sha256()
+    for r in sorted(recs, key=lambda r: str(r["pmid"])):
+        h.update(json.dumps([r["pmid"], r.get("title"), r.get("abstract"), r["labels"]],
+                            sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def examples_hash(articles: Sequence[Article], labels: Sequence[dict[str, Any]]) -> str:
+    """Stable hash of training examples (text the model reads + labels), order-independent."""
+    h = hashlib.sha256()
+    items = sorted(zip(articles, labels, strict=True), key=lambda p: str(p[0].pmid))
+    for a, lab in items:
+        h.update(json.dumps([a.pmid, a.title, a.abstract, a.publication_types, a.mesh_terms,
+                             a.keywords, lab], sort_keys=True, ensure_ascii=False,
+                            default=str).encode("utf-8"))
+    return h.hexdigest()[:16]
+
+
+def strat_key(labels: dict[str, Any]) -> str:
+    """Stratify folds on design, keeping the rare outcome classes spread across folds."""
+    if labels["outcome"] in ("no_benefit", "mixed"):
+        return labels["outcome"]
+    return labels["design"]
+
+
+def oof_predictions(articles: list[Article], labels: list[dict[str, Any]], name: str,
+                    folds: int = 5, seed: int = 0) -> tuple[list[dict[str, Any]], list[int]]:
+    """Out-of-fold label rows for every record, and each record's fold number."""
+    keys = [strat_key(lab) for lab in labels]
+    skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rows: list[dict[str, Any] | None] = [None] * len(articles)
+    fold_of = [0] * len(articles)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (tr, te) in enumerate(skf.split(np.zeros(len(keys)), keys)):
+            model = get_model(name).fit([articles[i] for i in tr], [labels[i] for i in tr])
+            preds = predict_articles([articles[i] for i in te], model, model_version=name)
+            for i, row in zip(te, preds, strict=True):
+                rows[i] = row
+                fold_of[i] = k
+    return [r for r in rows if r is not None], fold_of
+
+
+# --------------------------------------------------------------------------- metrics
+def _single(gold: list[str], pred: list[str], classes: Sequence[str]) -> dict[str, Any]:
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(classes),
+                                                 zero_division=0)
+    present = [i for i, c in enumerate(classes) if s[i] > 0]
+    return {
+        "per_class": {c: {"precision": round(float(p[i]), 3), "recall": round(float(r[i]), 3),
+                          "f1": round(float(f[i]), 3), "support": int(s[i])}
+                      for i, c in enumerate(classes)},
+        "macro_f1": round(float(np.mean([f[i] for i in present])) if present else 0.0, 3),
+        "accuracy": round(float(np.mean([g == q for g, q in zip(gold, pred, strict=True)])), 3),
+        "confusion": {"labels": list(classes),
+                      "matrix": confusion_matrix(gold, pred, labels=list(classes)).tolist()},
+    }
+
+
+def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
+          articles: list[Article]) -> dict[str, Any]:
+    """Every metric of the brief for one set of predictions against gold labels."""
+    out: dict[str, Any] = {"n": len(golds)}
+    rel = _single([g["relevance"] for g in golds], [r["relevance"] for r in rows], RELEVANCE)
+    rel["f1"] = rel["per_class"]["in_scope"]["f1"]
+    out["relevance"] = rel
+    cond: dict[str, Any] = {"per_class": {}}
+    for c in CONDITIONS:
+        g = [c in (x["conditions"] or []) for x in golds]
+        p = [c in (x["conditions"] or []) for x in rows]
+        pr, rc, f, s = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
+        cond["per_class"][c] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
+                                "f1": round(float(f), 3), "support": int(sum(g))}
+    cond["macro_f1"] = round(float(np.mean([v["f1"] for v in cond["per_class"].values()])), 3)
+    out["conditions"] = cond
+    out["design"] = _single([g["design"] for g in golds], [r["design"] for r in rows], DESIGNS)
+    out["outcome"] = _single([g["outcome"] for g in golds], [r["outcome"] for r in rows], OUTCOMES)
+    stated = [(g["sample_size"], r["sample_size"]) for g, r, a in zip(golds, rows, articles,
+                                                                     strict=True)
+              if g.get("sample_size") is not None and a.abstract_sections]
+    out["sample_size"] = {
+        "exact": round(float(np.mean([g == p for g, p in stated])), 3) if stated else None,
+        "n_stated": len(stated),
+    }
+    facts: dict[str, float] = {}
+    for f in FACTS:
+        if f in ("routes", "subgroups"):
+            ok = [sorted(g.get(f) or []) == sorted(r.get(f) or []) for g, r in
+                  zip(golds, rows, strict=True)]
+        elif f == "psychotherapy":
+            ok = [bool(g.get(f)) == bool(r.get(f)) for g, r in zip(golds, rows, strict=True)]
+        else:
+            ok = [g.get(f) == r.get(f) for g, r in zip(golds, rows, strict=True)]
+        facts[f] = round(float(np.mean(ok)), 3)
+    out["facts_accuracy"] = facts
+    out["calibration"] = _calibration(golds, rows)
+    out["needs_review_rate"] = round(float(np.mean([r["needs_review"] for r in rows])), 3)
+    return out
+
+
+def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Expected calibration error (5 bins) of the top-label confidence per single-label field."""
+    res: dict[str, Any] = {}
+    for f in ("relevance", "design", "outcome"):
+        conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
+        hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
+        bins = np.clip((conf * 5).astype(int), 0, 4)
+        ece = sum(abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+                  for b in range(5) if np.any(bins == b))
+        res[f] = {"ece": round(float(ece), 3), "mean_confidence": round(float(conf.mean()), 3),
+                  "accuracy": round(float(hit.mean()), 3)}
+    return res
+
+
+def headline(s: dict[str, Any]) -> dict[str, Any]:
+    """The target numbers of one score block."""
+    return {"relevance_f1": s["relevance"]["f1"],
+            "conditions_macro_f1": s["conditions"]["macro_f1"],
+            "design_macro_f1": s["design"]["macro_f1"],
+            "outcome_macro_f1": s["outcome"]["macro_f1"],
+            "sample_size_exact": s["sample_size"]["exact"]}
+
+
+def _subset(idx: list[int], *lists: list[Any]) -> list[list[Any]]:
+    return [[lst[i] for i in idx] for lst in lists]
+
+
+def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, folds: int = 5,
+                   baselines: Sequence[str] = BASELINES, seed: int = 0) -> dict[str, Any]:
+    """The full CV report: model + baselines, pooled OOF, mean over folds, unindexed subset."""
+    name = model_name or "hybrid"
+    get_model(name)  # fail early on an unknown name
+    if folds < 2:
+        raise KeaError("--folds must be at least 2")
+    articles = [article_from_record(r) for r in recs]
+    labels = [r["labels"] for r in recs]
+    unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
+    report: dict[str, Any] = {"n_records": len(recs), "folds": folds, "gold_hash": gold_hash(recs),
+                              "n_unindexed": len(unindexed),
+                              "n_with_abstract": sum(bool(a.abstract_sections) for a in articles),
+                              "models": {}}
+    for m in (name, *[b for b in baselines if b != name]):
+        rows, fold_of = oof_predictions(articles, labels, m, folds=folds, seed=seed)
+        pooled = score(labels, rows, articles)
+        per_fold = []
+        for k in range(folds):
+            idx = [i for i, f in enumerate(fold_of) if f == k]
+            g, r, a = _subset(idx, labels, rows, articles)
+            per_fold.append(headline(score(g, r, a)))
+        mean = {key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
+                for key in per_fold[0]}
+        g, r, a = _subset(unindexed, labels, rows, articles)
+        report["models"][m] = {
+            "pooled": pooled, "fold_mean": mean, "unindexed": score(g, r, a),
+            "oof_hash": oof_hash(rows),
+        }
+    return report
+
+
+def oof_hash(rows: list[dict[str, Any]]) -> str:
+    """Hash of the out-of-fold label decisions, so a re-run can be compared exactly."""
+    keep = ("pmid", "relevance", "conditions", "design", "outcome", "sample_size", "drug")
+    payload = json.dumps([[r.get(k) for k in keep] for r in rows], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
+    """Score an already-trained model on gold records (only honest if it never saw them)."""
+    articles = [article_from_record(r) for r in recs]
+    labels = [r["labels"] for r in recs]
+    rows = predict_articles(articles, model)
+    unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
+    g, r, a = _subset(unindexed, labels, rows, articles)
+    rep: dict[str, Any] = {
+        "n_records": len(recs), "gold_hash": gold_hash(recs), "n_unindexed": len(unindexed),
+        "models": {getattr(model, "version_", model.name): {
+            "pooled": score(labels, rows, articles), "unindexed": score(g, r, a)}}}
+    trained_on = getattr(model, "metadata_", {}).get("training_hash")
+    if trained_on and trained_on == examples_hash(articles, labels):
+        rep["warning"] = ("these gold records are the model's own training data: "
+                          "in-sample numbers, not a held-out score")
+    return rep
+
+
+# --------------------------------------------------------------------------- text report
+def format_report(rep: dict[str, Any]) -> str:
+    """A plain-text table: headline numbers per model, then per-class detail for each."""
+    lines = [f"records: {rep['n_records']}  unindexed (no MeSH/publication types): "
+             f"{rep['n_unindexed']}  folds: {rep.get('folds', 'none (held-out mode)')}"]
+    if rep.get("warning"):
+        lines.insert(0, f"WARNING: {rep['warning']}")
+    keys = ["relevance_f1", "conditions_macro_f1", "design_macro_f1", "outcome_macro_f1",
+            "sample_size_exact"]
+    lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
+    for m, block in rep["models"].items():
+        for view in ("pooled", "fold_mean", "unindexed"):
+            if view not in block:
+                continue
+            h = block[view] if view == "fold_mean" else headline(block[view])
+            cells = "".join(f"{'-' if h[k] is None else h[k]:>21}" for k in keys)
+            lines.append(f"{m + ' (' + view + ')':<22}{cells}")
+    for m, block in rep["models"].items():
+        pooled = block["pooled"]
+        lines.append(f"\n== {m}: per class (pooled out-of-fold)")
+        for fld in ("relevance", "conditions", "design", "outcome"):
+            lines.append(f"{fld}  macro-F1 {pooled[fld]['macro_f1']}")
+            for c, v in pooled[fld]["per_class"].items():
+                lines.append(f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "
+                             f"F1 {v['f1']:.2f}  n={v['support']}")
+            if "confusion" in pooled[fld]:
+                conf = pooled[fld]["confusion"]
+                lines.append("   confusion (rows gold, cols predicted): "
+                             + " ".join(x[:6] for x in conf["labels"]))
+                for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
+                    lines.append(f"   {lab:<20}" + "".join(f"{x:>5}" for x in row))
+        lines.append(f"facts accuracy: {pooled['facts_accuracy']}")
+        lines.append(f"sample size exact: {pooled['sample_size']}")
+        lines.append(f"calibration: {pooled['calibration']}")
+    return "\n".join(lines)

@@ -1,0 +1,190 @@
+"""Model probabilities + exact rules -> one label row per record.
+
+Rows follow the Store.save_labels contract.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from pipeline.classify import rules
+from pipeline.classify.models import KeaModel
+from pipeline.models import Article
+from pipeline.store import content_hash
+from pipeline.taxonomy import CONDITIONS
+
+# Designs whose abstracts carry no efficacy result by definition.
+NO_RESULT_DESIGNS = ("protocol",)
+# Probability assigned to a label an exact rule stated outright (title, publication type).
+RULE_CONFIDENCE = 0.9
+# Conditions a subgroup belongs to: a subgroup is kept only when its condition is.
+SUBGROUP_CONDITION = {
+    "trd": "depression", "bipolar": "depression", "suicidality": "depression",
+    "perinatal": "depression", "ocd": "anxiety", "anxious_depression": "depression",
+}
+
+
+def _top(d: dict[str, float]) -> tuple[str, float]:
+    label = max(d, key=lambda k: d[k])
+    return label, d[label]
+
+
+def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel,
+                 model_version: str | None) -> dict[str, Any]:
+    """Decide every TAXONOMY field for one record from head probabilities and rules."""
+    conf: dict[str, float] = {}
+    ev: dict[str, str] = {}
+    review: list[str] = []
+    thr = model.review_threshold
+    use_rules = getattr(model, "overrides_", False)
+
+    rel, p_rel = _top(probs["relevance"])
+    if use_rules and rel == "in_scope" and (rules.names_no_target(a)
+                                            or rules.only_procedural_anxiety(a)[0]):
+        rel, p_rel = "off_topic", max(probs["relevance"].get("off_topic", 0.0), RULE_CONFIDENCE)
+    elif use_rules and rel == "off_topic" and rules.condition_model_effect(a)[0]:
+        rel, p_rel = "in_scope", max(probs["relevance"].get("in_scope", 0.0), RULE_CONFIDENCE)
+    conf["relevance"] = round(p_rel, 3)
+    if p_rel < thr:
+        review.append("relevance")
+    cond_hits = rules.condition_mentions(a)
+    if rel == "in_scope":
+        first = [t for c in CONDITIONS if (t := cond_hits[c][2])]
+        ev["relevance"] = f"ketamine + {', '.join(first[:3])}" if first else "model"
+    else:
+        m = rules._OFFTOPIC_RE.search(f"{a.title or ''} {a.abstract or ''}")
+        ev["relevance"] = m.group(0) if m else "no target condition named"
+
+    # conditions: every condition above 0.5, at least the likeliest one when in scope
+    conditions: list[str] = []
+    uncertain_cond = False
+    for c in CONDITIONS:
+        p = probs["conditions"].get(c, 0.0)
+        conf[f"conditions:{c}"] = round(p, 3)
+        if p >= 0.5:
+            conditions.append(c)
+        if 1 - thr < p < thr and rel == "in_scope":
+            uncertain_cond = True
+    if rel == "in_scope" and use_rules:
+        # a condition the title names is a condition the study is about
+        for c in CONDITIONS:
+            if cond_hits[c][0] and c not in conditions:
+                conditions.append(c)
+                conf[f"conditions:{c}"] = max(conf[f"conditions:{c}"], RULE_CONFIDENCE)
+    if rel == "off_topic":
+        conditions = []
+    elif not conditions:
+        conditions = [max(CONDITIONS, key=lambda c: probs["conditions"].get(c, 0.0))]
+    if uncertain_cond:
+        review.append("conditions")
+    for c in conditions:
+        if cond_hits[c][2]:
+            ev[f"conditions:{c}"] = cond_hits[c][2]
+
+    # design: an explicit statement wins over the model
+    design, p_design = _top(probs["design"])
+    rule_design, rule_ev = rules.design_rule(a) if use_rules else (None, None)
+    if rule_design is not None:
+        design = rule_design
+        p_design = max(probs["design"].get(rule_design, 0.0), RULE_CONFIDENCE)
+        ev["design"] = str(rule_ev)
+    else:
+        cues = rules.design_cues(a)
+        ev["design"] = next(iter(cues.values()), "model")
+    conf["design"] = round(p_design, 3)
+    if p_design < thr:
+        review.append("design")
+
+    # outcome: none for off-topic records and protocols; a title-only record says what its
+    # title claims; otherwise the model judges whether a result is reported and the
+    # negation-aware direction rule may turn it into no_benefit or mixed.
+    if rel == "off_topic" or design in NO_RESULT_DESIGNS:
+        outcome, p_out = "not_reported", p_rel if rel == "off_topic" else p_design
+        ev["outcome"] = "off-topic record" if rel == "off_topic" else "protocol: no results"
+    elif use_rules and not a.abstract_sections:
+        claim, cev = rules.title_claim(a)
+        outcome = claim or "not_reported"
+        p_out = model.fact_accuracy_.get("outcome_title", 0.7)
+        ev["outcome"] = f"title: {cev}" if cev else "title only: no finding stated"
+    else:
+        outcome, p_out = _top(probs["outcome"])
+        cues = rules.outcome_cues(a)
+        if cues.evidence:
+            ev["outcome"] = cues.evidence
+        if use_rules and probs["outcome"].get("not_reported", 0.0) < 0.5:
+            direction, dev = rules.direction_rule(a)
+            if direction and direction != outcome:
+                outcome = direction
+                p_out = max(probs["outcome"].get(direction, 0.0), 0.5)
+                ev["outcome"] = str(dev)
+    conf["outcome"] = round(p_out, 3)
+    if p_out < thr:
+        review.append("outcome")
+
+    # exact facts
+    row_facts: dict[str, Any] = {}
+    for fld, (val, fev) in (
+        ("sample_size", rules.sample_size(a)),
+        ("drug", rules.drug(a)),
+        ("routes", rules.routes(a)),
+        ("comparator", rules.comparator(a, design)),
+        ("psychotherapy", rules.psychotherapy(a)),
+    ):
+        row_facts[fld] = val
+        conf[fld] = model.fact_accuracy_.get(fld, 0.5)
+        if fev:
+            ev[fld] = str(fev)[:240]
+    if rel == "off_topic":
+        row_facts["psychotherapy"] = False
+    if not use_rules:
+        # baselines extract no facts: their numbers must not borrow the rules'
+        row_facts = {"sample_size": None, "drug": None, "routes": [], "comparator": None,
+                     "psychotherapy": False}
+        for fld in row_facts:
+            conf.pop(fld, None)
+            ev.pop(fld, None)
+    subs, sev = rules.subgroups(a) if rel == "in_scope" and use_rules else ([], None)
+    subs = [s for s in subs if SUBGROUP_CONDITION.get(s, conditions[0] if conditions else "")
+            in conditions]
+    if sev and subs:
+        ev["subgroups"] = sev
+    conf["subgroups"] = model.fact_accuracy_.get("subgroups", 0.5)
+
+    retracted, rev = rules.retraction(a)
+    if retracted:
+        ev["retraction"] = str(rev)
+        review.append("relevance") if "relevance" not in review else None
+
+    return {
+        "pmid": a.pmid,
+        "model_version": model_version,
+        "content_hash": content_hash(a),
+        "relevance": rel,
+        "conditions": sorted(conditions),
+        "subgroups": sorted(subs),
+        "design": design,
+        "outcome": outcome,
+        **row_facts,
+        "confidence": conf,
+        "evidence": {k: _clip(v) for k, v in ev.items() if v},
+        "needs_review": bool(review),
+        "review_fields": sorted(set(review)),
+    }
+
+
+def _clip(s: str, n: int = 240) -> str:
+    s = re.sub(r"\s+", " ", s).strip()
+    return s if len(s) <= n else s[: n - 1] + "…"
+
+
+def predict_articles(articles: Sequence[Article], model: KeaModel,
+                     model_version: str | None = None) -> list[dict[str, Any]]:
+    """Label rows for these records (pure: no store, no files)."""
+    articles = list(articles)
+    with rules.batch(articles):
+        probs = model.predict_fields(articles)
+        version = model_version or getattr(model, "version_", None) or model.name
+        return [label_record(a, p, model, version)
+                for a, p in zip(articles, probs, strict=True)]

@@ -1,0 +1,241 @@
+"""Behaviour of the trained classifier on real records (../shared, read at test time).
+
+Records are chosen by their gold labels at test time, and scored out-of-fold: the model
+that labels a record never saw it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.classify.evaluate import (
+    cross_validate,
+    examples_hash,
+    oof_hash,
+    oof_predictions,
+)
+from pipeline.classify.predict import predict_articles
+from pipeline.classify.service import (
+    classify_store,
+    code_fingerprint,
+    evaluate_command,
+    train_command,
+)
+from pipeline.classify.text import article_from_record
+from pipeline.classify.train import DEFAULT_MODEL_PATH, load_model, training_examples
+from pipeline.errors import KeaError
+from pipeline.models import Article
+from pipeline.store import Store
+
+
+@pytest.fixture(scope="module")
+def oof(corpus: list[dict]) -> list[dict]:
+    """Out-of-fold rows of the default model (3-fold CV) for every corpus record."""
+    arts = [article_from_record(r) for r in corpus]
+    rows, _ = oof_predictions(arts, [r["labels"] for r in corpus], "hybrid", folds=3)
+    return rows
+
+
+def _text(r: dict) -> str:
+    return f"{r['title']} {r['abstract'] or ''}"
+
+
+def _share(rows: list[dict], ok: list[bool]) -> float:
+    assert rows, "no corpus records of this kind"
+    return sum(ok) / len(ok)
+
+
+def test_no_benefit_records_are_not_called_beneficial(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "no_benefit"]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [r["outcome"] != "beneficial" for r in rows]) >= 0.7
+
+
+def test_no_benefit_is_found_at_all(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "no_benefit"]
+    assert sum(oof[i]["outcome"] == "no_benefit" for i in idx) >= 3
+
+
+def test_beneficial_records_are_mostly_found(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "beneficial"]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [r["outcome"] == "beneficial" for r in rows]) >= 0.7
+
+
+def test_comorbid_ptsd_and_depression_get_both(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus)
+           if {"ptsd", "depression"} <= set(r["labels"]["conditions"])]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [{"ptsd", "depression"} <= set(r["conditions"]) for r in rows]) >= 0.5
+    # and never lose both
+    assert all(set(r["conditions"]) & {"ptsd", "depression"} for r in rows)
+
+
+def test_perioperative_postpartum_depression_trials_are_in_scope(corpus: list[dict],
+                                                                 oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus)
+           if r["labels"]["relevance"] == "in_scope"
+           and re.search(r"postpartum|cesarean|caesarean|perinatal", r["title"], re.I)]
+    rows = [oof[i] for i in idx]
+    assert len(rows) >= 3
+    assert _share(rows, [r["relevance"] == "in_scope" and "depression" in r["conditions"]
+                         for r in rows]) >= 0.8
+
+
+def test_preoperative_anxiety_under_sedation_is_off_topic(corpus: list[dict],
+                                                          oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus)
+           if r["labels"]["relevance"] == "off_topic"
+           and re.search(r"anxi|agitation", _text(r), re.I)
+           and re.search(r"preoperative|perioperative|premedicat|sedation", _text(r), re.I)]
+    rows = [oof[i] for i in idx]
+    assert len(rows) >= 5
+    assert _share(rows, [r["relevance"] == "off_topic" for r in rows]) >= 0.9
+
+
+def test_animal_models_are_preclinical(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["design"] == "preclinical"]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [r["design"] == "preclinical" for r in rows]) >= 0.85
+
+
+def test_protocols_are_found_and_report_no_outcome(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["design"] == "protocol"]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [r["design"] == "protocol" for r in rows]) >= 0.5
+    assert all(r["outcome"] == "not_reported" for r in rows if r["design"] == "protocol")
+
+
+def test_off_topic_records_report_no_outcome(oof: list[dict]) -> None:
+    assert all(r["outcome"] == "not_reported" and r["conditions"] == []
+               for r in oof if r["relevance"] == "off_topic")
+
+
+def test_sample_size_when_stated(corpus: list[dict], oof: list[dict]) -> None:
+    pairs = [(r["labels"]["sample_size"], o["sample_size"]) for r, o in zip(corpus, oof,
+                                                                          strict=True)
+             if r["abstract"] and r["labels"]["sample_size"] is not None]
+    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.8
+
+
+def test_evidence_is_text_of_the_record(corpus: list[dict], oof: list[dict]) -> None:
+    for r, row in zip(corpus, oof, strict=True):
+        text = _text(r).lower()
+        for field in ("routes", "psychotherapy"):
+            ev = row["evidence"].get(field)
+            if ev:
+                for piece in ev.split(", "):
+                    assert piece.lower() in text, (r["pmid"], field, piece)
+
+
+# --------------------------------------------------------------------------- shipped model
+def test_shipped_model_loads_and_reproduces_its_recorded_predictions(corpus: list[dict]) -> None:
+    model = load_model()
+    meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+    assert model.version_ == meta["model_version"]
+    assert meta["code_fingerprint"] == code_fingerprint(), \
+        "classifier code changed since the shipped model was trained: run `kea train`"
+    arts, labels = training_examples(corpus)
+    assert examples_hash(arts, labels) == meta["training_hash"], \
+        "the shipped model was trained on other data: run `kea train`"
+    rows = predict_articles(arts, model)
+    assert oof_hash(rows) == meta["fit_predictions_hash"]
+
+
+def test_shipped_model_cv_metrics_reproduce(corpus: list[dict]) -> None:
+    """A fresh cross-validation of the shipped recipe gives the metrics recorded beside it."""
+    meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+    rep = cross_validate(corpus, model_name=meta["model_name"], folds=meta["cv"]["folds"],
+                         baselines=())
+    block = rep["models"][meta["model_name"]]
+    assert block["oof_hash"] == meta["cv"]["oof_hash"]
+    # and the targets of the brief that the model reaches
+    head = meta["cv"]["headline"]
+    assert head["relevance_f1"] >= 0.95
+    assert head["sample_size_exact"] >= 0.8
+
+
+# --------------------------------------------------------------------------- CLI services
+@pytest.fixture
+def small_gold(tmp_path: Path, corpus: list[dict]) -> Path:
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in corpus[::3]))
+    return path
+
+
+def test_classify_store_labels_and_keeps_corrections(tmp_db: Path, corpus: list[dict]) -> None:
+    arts = [article_from_record(r) for r in corpus[:40]]
+    with Store(tmp_db) as store:
+        store.upsert_batch(arts)
+        report = classify_store(store)
+        assert report.startswith("labelled 40 records")
+        assert classify_store(store).startswith("labelled 0 records")
+        target = arts[0].pmid
+        before = store.get_labels(target)
+        new_design = "observational" if before["design"] != "observational" else "rct"
+        store.add_correction(target, "design", new_design)
+        classify_store(store, relabel_all=True)
+        after = store.get_labels(target)
+        assert after["design"] == new_design and "design" in after["verified"]
+        assert after["confidence"] and after["evidence"]
+
+
+def test_train_uses_stored_corrections(tmp_path: Path, tmp_db: Path, small_gold: Path,
+                                       corpus: list[dict]) -> None:
+    extra: list[Article] = [article_from_record(r) for r in corpus[1::3][:10]]
+    with Store(tmp_db) as store:
+        store.upsert_batch(extra)
+        for a in extra:
+            store.add_correction(a.pmid, "relevance", "in_scope")
+            store.add_correction(a.pmid, "conditions", ["depression"])
+            store.add_correction(a.pmid, "design", "rct")
+            store.add_correction(a.pmid, "outcome", "beneficial")
+        store.add_correction(extra[0].pmid, "design", "review")  # latest wins
+    out = tmp_path / "m.skops"
+    msg = train_command([str(small_gold)], str(out), "hybrid-word", str(tmp_db))
+    assert "10 corrected records" in msg
+    meta = json.loads(out.with_suffix(".json").read_text())
+    n_gold = len(small_gold.read_text().splitlines())
+    assert meta["n_records"] == n_gold + 10 and meta["n_corrected"] == 10
+    assert load_model(out).version_ == meta["model_version"]
+
+
+def test_train_without_gold_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(KeaError, match="does not exist"):
+        train_command([str(tmp_path / "missing.jsonl")], None, None, None)
+
+
+def test_train_with_missing_database_is_a_clear_error(tmp_path: Path, small_gold: Path) -> None:
+    with pytest.raises(KeaError, match="does not exist"):
+        train_command([str(small_gold)], str(tmp_path / "m.skops"), None,
+                      str(tmp_path / "nope.sqlite"))
+    assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_evaluate_json_has_baselines_and_unindexed_subset(small_gold: Path) -> None:
+    rep = json.loads(evaluate_command([str(small_gold)], True, 2, "hybrid-word", None))
+    assert set(rep["models"]) == {"hybrid-word", "metadata", "tfidf-lr"}
+    for block in rep["models"].values():
+        assert {"pooled", "fold_mean", "unindexed"} <= set(block)
+        pooled = block["pooled"]
+        for f in ("relevance", "design", "outcome"):
+            assert "confusion" in pooled[f] and "macro_f1" in pooled[f]
+        assert set(pooled["conditions"]["per_class"]) == {"depression", "ptsd", "anxiety"}
+    text = evaluate_command([str(small_gold)], False, 2, "hybrid-word", None)
+    assert "unindexed" in text and "tfidf-lr" in text
+
+
+def test_evaluate_held_out_mode_scores_a_model_file(small_gold: Path) -> None:
+    rep = json.loads(evaluate_command([str(small_gold)], True, 5, None, str(DEFAULT_MODEL_PATH)))
+    (block,) = rep["models"].values()
+    assert block["pooled"]["relevance"]["f1"] > 0.5
+    assert "warning" not in rep  # a subset hashes differently from the training data
+
+
+def test_evaluate_held_out_mode_warns_on_training_data(corpus_path: Path) -> None:
+    text = evaluate_command([str(corpus_path)], False, 5, None, str(DEFAULT_MODEL_PATH))
+    assert text.startswith("WARNING: these gold records are the model's own training data")
