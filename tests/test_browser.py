@@ -134,11 +134,11 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             expect(page.get_by_text(f"{want:,} studies match")).to_be_visible(timeout=20_000)
             assert "c=ptsd" in page.url and "d=rct" in page.url
 
-            box = page.locator("[data-testid=stSelectbox]").filter(
-                has=page.get_by_text("Open a study", exact=True)
-            )
-            box.locator("input").click()
-            page.get_by_role("option").nth(1).click()
+            # a click on the first row (its selection cell) opens that study
+            grid = page.locator("[data-testid='stDataFrame']").first
+            frame = grid.bounding_box()
+            assert frame is not None
+            page.mouse.click(frame["x"] + 12, frame["y"] + 35 + 17)
             expect(page.get_by_text("Vancouver", exact=True)).to_be_visible(timeout=20_000)
             assert "pmid=" in page.url
             page.screenshot(path=str(OUT / "dashboard-study.png"), full_page=True)

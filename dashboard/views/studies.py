@@ -44,8 +44,11 @@ if not rows:
     filters.write_url(f, pmid=None, sort=None if sort == "strength" else sort)
     st.stop()
 
-st.dataframe(
+event = st.dataframe(
     fmt.studies_frame(rows),
+    key="st_table",
+    on_select="rerun",
+    selection_mode="single-row",
     hide_index=True,
     width="stretch",
     height=min(38 + 35 * len(rows), 460),
@@ -86,7 +89,13 @@ st.dataframe(
 if total > len(rows):
     st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
 
-# -- open one study ----------------------------------------------------------------------
+# -- open one study: click a row, or pick it below ----------------------------------------
+picked = [rows[i]["pmid"] for i in (event.selection.rows if event is not None else [])
+          if 0 <= i < len(rows)]
+if picked and picked[0] != st.session_state.get("st_row_applied"):
+    st.session_state["st_pmid"] = picked[0]  # a new row click opens that study
+    st.query_params["pmid"] = picked[0]
+st.session_state["st_row_applied"] = picked[0] if picked else None
 options = [NONE] + [r["pmid"] for r in rows]
 names = {r["pmid"]: fmt.option_label(r) for r in rows}
 url_pmid = st.query_params.get("pmid")
