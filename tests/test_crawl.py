@@ -327,3 +327,16 @@ def test_server_ignoring_date_windows_does_not_explode(tmp_db: Path) -> None:
     assert "201 missing" in res.stdout  # said, not hidden
     with Store(tmp_db) as s:
         assert s.count() == 9999
+
+
+def test_more_than_9999_on_one_day_keeps_what_can_be_listed(tmp_db: Path) -> None:
+    day = date(2021, 3, 4)
+    records = synthetic_records(10_100, seed=13, start_date=day, end_date=day)
+    with StandinServer(records, api_keys={SECRET_KEY}) as srv:
+        res = crawl(tmp_db, srv.url, env={"NCBI_API_KEY": SECRET_KEY})
+        assert res.returncode == 0, res.stderr
+        assert srv.count("esearch") < 60  # bisection down to one day, then no further
+    assert "share the single day 2021-03-04" in res.stderr
+    assert "101 missing" in res.stdout
+    with Store(tmp_db) as s:
+        assert s.count() == 9999

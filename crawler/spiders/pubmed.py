@@ -167,8 +167,16 @@ class PubmedSpider(scrapy.Spider):
                 self.warnings.append(
                     f"the server ignores date windows; only the first {len(res.ids)} of "
                     f"{res.count} records can be listed")
+        halves = None
         if res.count > len(res.ids) and res.count > ESEARCH_MAX and not self.windows_ignored:
-            yield from self._split(state, res.count)
+            halves = _weighted_split(state.spec.lo or EARLIEST, state.spec.hi or date.today())
+            if halves is None:  # a single day past the window: keep what can be listed
+                self.truncated_windows += res.count - len(res.ids)
+                self.warnings.append(
+                    f"{res.count} records share the single day {state.spec.lo}; PubMed lists "
+                    f"only {len(res.ids)} of them, the rest are not reachable by esearch")
+        if halves is not None:
+            yield from self._split(state, res.count, halves)
         else:
             state.ids, state.webenv, state.query_key, state.count = (
                 res.ids, res.webenv, res.query_key, res.count)
@@ -179,18 +187,9 @@ class PubmedSpider(scrapy.Spider):
         if self.outstanding == 0 and not self.fetch_planned:
             yield from self.plan_fetches()
 
-    def _split(self, state: SearchState, count: int) -> Iterator[Any]:
+    def _split(self, state: SearchState, count: int,
+               halves: tuple[tuple[date, date], tuple[date, date]]) -> Iterator[Any]:
         s = state.spec
-        lo = s.lo or EARLIEST
-        hi = s.hi or date.today()
-        halves = _weighted_split(lo, hi)
-        if halves is None:
-            self.truncated_windows += 1
-            self.warnings.append(
-                f"{count} records share the single day {lo}; PubMed lists only {ESEARCH_MAX} "
-                "of them, the rest are not reachable by esearch"
-            )
-            return
         log.info("search %s counts %d > %d: splitting by date", s.key, count, ESEARCH_MAX)
         siblings: list[int] = []
         for a, b in halves:
