@@ -11,4 +11,3 @@ from pipeline.models import Article
 class FetchedBatch:
     articles: list[Article] = field(default_factory=list)
     deleted_pmids: list[str] = field(default_factory=list)
-    expected: list[str] = field(default_factory=list)  # PMIDs the request asked for

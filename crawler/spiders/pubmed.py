@@ -240,13 +240,11 @@ class PubmedSpider(scrapy.Spider):
                 self.parse_fetch,
                 search_key=st.spec.key,
                 gen=st.gen,
-                expected=st.ids[start : start + size],
             )
 
     def _id_requests(self, pmids: list[str]) -> Iterator[Any]:
         for chunk in chunks(pmids, self.plan.batch_size):
-            yield self._request("efetch", efetch_ids_params(chunk), self.parse_fetch,
-                                expected=chunk)
+            yield self._request("efetch", efetch_ids_params(chunk), self.parse_fetch)
 
     async def parse_fetch(self, response: Response) -> AsyncIterator[Any]:
         key = response.meta.get("search_key")
@@ -266,11 +264,7 @@ class PubmedSpider(scrapy.Spider):
             meta["kea_parse"] = tries
             yield response.request.replace(meta=meta, dont_filter=True)
             return
-        yield FetchedBatch(
-            articles=batch.articles,
-            deleted_pmids=batch.deleted_pmids,
-            expected=list(response.meta.get("expected") or []),
-        )
+        yield FetchedBatch(articles=batch.articles, deleted_pmids=batch.deleted_pmids)
 
     def _research(self, key: str | None, message: str) -> Iterator[Any]:
         st = self.searches.get(key) if key else None
