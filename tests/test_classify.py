@@ -93,12 +93,88 @@ def test_negated_benefit_never_reads_as_benefit() -> None:
     assert rules.direction_rule(a)[0] == "no_benefit"
 
 
+@pytest.mark.parametrize("sentence,expected", [
+    # benefit on some outcomes, time points or groups but not others
+    ("Ketamine improved invented mood scores at 24 hours but not at day 7.", "mixed"),
+    ("The reduction was significant in the inpatient cohort, whereas it was not significant "
+     "in outpatients.", "mixed"),
+    ("Esketamine showed efficacy on made-up anhedonia but not on suicidal ideation.", "mixed"),
+    ("The trial failed to meet its primary endpoint, but post hoc analyses suggested a benefit.",
+     "mixed"),
+    ("Ketamine was effective only in the higher dose group.", "mixed"),
+    # no benefit, negation-aware, and harm attributed to the drug
+    ("Response rates did not differ between the ketamine and midazolam arms.", "neg"),
+    ("Ketamine was not superior to placebo at any time point.", "neg"),
+    ("There was no evidence of antidepressant efficacy in this fictional sample.", "neg"),
+    ("Ketamine did not significantly reduce depressive symptoms (p = 0.4).", "neg"),
+    ("Scores at 4 hours were similar to those with saline.", "neg"),
+    ("Ketamine worsened anxiety symptoms in most invented participants.", "neg"),
+    # negators that do not report a negative result
+    ("Ketamine not only reduced depressive symptoms but also improved sleep.", "pos"),
+    ("Patients who did not respond to two antidepressants improved rapidly after ketamine.",
+     "pos"),
+    ("A small percentage of patients worsened after ketamine, but most improved.", "pos"),
+    ("Stress increased immobility, and ketamine reversed it.", "pos"),
+    ("Efficacy was comparable between intravenous and intranasal routes.", "pos"),
+    # safety or secondary findings, and plans, state no direction on the primary outcome
+    ("No significant differences in dissociative side effects were found between arms.", None),
+    ("Ketamine did not differ from saline on other behavioural measures.", None),
+    ("Further trials are needed to show whether the effect is sustained.", None),
+    # moderators and predictors are not the treatment effect
+    ("The response rate did not differ by sex or age.", None),
+    ("Baseline invented biomarker levels were not associated with response.", None),
+    ("Ketamine was not associated with a reduction in depressive symptoms.", "neg"),
+    # a call for more research does not cancel the finding stated beside it
+    ("Ketamine was safe and effective in this made-up sample, although larger trials are "
+     "needed.", "pos"),
+])
+def test_sentence_direction_mixed_no_benefit_and_false_negations(sentence: str,
+                                                                 expected: str | None) -> None:
+    assert rules.sentence_direction(sentence) == expected
+
+
+def test_negated_harm_is_not_a_negative_finding() -> None:
+    for s in ("No patient relapsed during follow-up after ketamine.",
+              "Symptoms did not worsen after the fictional infusion."):
+        assert rules.sentence_direction(s) != "neg"
+
+
+@pytest.mark.parametrize("abstract,expected", [
+    # conclusion states benefit, results report it on one cohort and not the other
+    ("RESULTS: In cohort A the reduction in invented anxiety scores was not significant, "
+     "whereas a significant reduction was seen in cohort B. The effect was not maintained at "
+     "4 weeks.\nCONCLUSIONS: Ketamine reduces invented anxiety in adequate doses.", "mixed"),
+    # an explicitly equivocal conclusion
+    ("RESULTS: Nine made-up trials were pooled.\nCONCLUSIONS: Findings across trials were "
+     "inconsistent, although some patients improved after ketamine.", "mixed"),
+    ("CONCLUSIONS: Evidence for ketamine in this fictional disorder remains inconclusive.",
+     "mixed"),
+    # a benefit and a non-benefit in the same conclusion
+    ("CONCLUSIONS: Ketamine reduced invented depression scores. It did not reduce suicidal "
+     "ideation compared with placebo.", "mixed"),
+    # no direction in the conclusion: the results decide
+    ("RESULTS: Symptoms were substantially elevated in the ketamine group. Groups did not "
+     "differ on invented depression scores.\nCONCLUSIONS: The data describe a modulating role "
+     "of ketamine in this fictional sample.", "no_benefit"),
+    # a clear benefit with a secondary null result stays unflagged (the model decides)
+    ("RESULTS: Ketamine reduced MADRS scores at 24 hours. Blood pressure did not differ.\n"
+     "CONCLUSIONS: Ketamine rapidly reduced invented depressive symptoms.", None),
+])
+def test_direction_rule_reads_conclusions_then_results(abstract: str,
+                                                       expected: str | None) -> None:
+    assert rules.direction_rule(art("A fictional study", abstract))[0] == expected
+
+
 @pytest.mark.parametrize("title,expected", [
     ("Ketamine rapidly relieves fictional despair in imaginary patients", "beneficial"),
     ("Esketamine nasal spray for the rapid reduction of symptoms: a trial", None),
     ("Ketamine aggravates symptoms in a made-up cohort", "no_benefit"),
     ("Lack of efficacy of ketamine in an invented model", "no_benefit"),
     ("Efficacy and safety of ketamine in invented depression", None),
+    ("Ketamine increases freezing in a fictional fear model", "no_benefit"),
+    ("Ketamine reverses stress-induced depressive-like behaviour in imaginary mice",
+     "beneficial"),
+    ("Effects of ketamine on toxin-induced anxiety-like behaviour in imaginary rats", None),
 ])
 def test_title_claims_findings_not_aims(title: str, expected: str | None) -> None:
     assert rules.title_claim(art(title))[0] == expected
@@ -182,6 +258,21 @@ def test_comparator_by_design() -> None:
 ])
 def test_design_rule_on_titles(title: str, expected: str | None) -> None:
     assert rules.design_rule(art(title))[0] == expected
+
+
+@pytest.mark.parametrize("abstract,expected", [
+    ("METHODS: In this open-label study, twenty invented patients received ketamine.",
+     "nonrandomized_trial"),
+    ("This was an uncontrolled trial of ketamine in a fictional clinic.", "nonrandomized_trial"),
+    # an open-label phase of a randomised trial is left to the model
+    ("This open-label extension followed a randomized phase in made-up patients.", None),
+    # another study's design, or a call for one, is not this record's design
+    ("Randomized trials of ketamine are needed; an open-label study is planned elsewhere.",
+     None),
+])
+def test_design_rule_reads_the_abstract_describing_itself(abstract: str,
+                                                          expected: str | None) -> None:
+    assert rules.design_rule(art("A fictional ketamine study", abstract))[0] == expected
 
 
 def test_design_rule_uses_publication_types() -> None:

@@ -60,6 +60,19 @@ def test_no_benefit_is_found_at_all(corpus: list[dict], oof: list[dict]) -> None
     assert sum(oof[i]["outcome"] == "no_benefit" for i in idx) >= 3
 
 
+def test_mixed_is_found_at_all(corpus: list[dict], oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "mixed"]
+    assert idx, "no mixed records in the corpus"
+    assert sum(oof[i]["outcome"] == "mixed" for i in idx) >= 2
+
+
+def test_beneficial_is_rarely_turned_into_mixed_or_no_benefit(corpus: list[dict],
+                                                               oof: list[dict]) -> None:
+    idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "beneficial"]
+    rows = [oof[i] for i in idx]
+    assert _share(rows, [r["outcome"] in ("mixed", "no_benefit") for r in rows]) <= 0.1
+
+
 def test_beneficial_records_are_mostly_found(corpus: list[dict], oof: list[dict]) -> None:
     idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "beneficial"]
     rows = [oof[i] for i in idx]

@@ -83,6 +83,10 @@ def _lr(c: float = 4.0) -> LogisticRegression:
     return LogisticRegression(C=c, class_weight="balanced", solver="newton-cg", max_iter=500)
 
 
+# Outcome cues that relevance, condition and design heads do not read.
+DOC_EXCLUDE = ("res_", "out_equivocal", "out_transient")
+
+
 def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
         ("word", Pipeline([
@@ -98,7 +102,7 @@ def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
                                       sublinear_tf=True, max_features=20000, dtype=np.float32)),
         ])))
     if rules_on:
-        parts.append(("rules", rules.RuleFeatures(weight=0.5)))
+        parts.append(("rules", rules.RuleFeatures(weight=0.5, exclude=DOC_EXCLUDE)))
     return FeatureUnion(parts)
 
 

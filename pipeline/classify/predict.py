@@ -113,7 +113,9 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
         cues = rules.outcome_cues(a)
         if cues.evidence:
             ev["outcome"] = cues.evidence
-        if use_rules and probs["outcome"].get("not_reported", 0.0) < 0.5:
+        # an explicit finding about the target condition in the conclusion is itself a
+        # reported result, whatever the model thinks of the rest of the abstract
+        if use_rules and (probs["outcome"].get("not_reported", 0.0) < 0.5 or cues.topical):
             direction, dev = rules.direction_rule(a)
             if direction and direction != outcome:
                 outcome = direction
