@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from pipeline.classify import rules
 from pipeline.classify.baseline import metadata_fields, plain_tfidf_features
+from pipeline.classify.fastvec import union_transform
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
 from pipeline.models import Article
@@ -204,21 +205,26 @@ class KeaModel(BaseEstimator):
             return []
         if self.doc_ is None:
             return [metadata_fields(a) for a in X]
-        D = self.doc_.transform(X)
-        F = self.finding_.transform(X) if self.finding_ is not None else D
+        # fastvec: the same matrices as .transform(X), with faster TF-IDF counting
+        D = union_transform(self.doc_, X)
+        F = union_transform(self.finding_, X) if self.finding_ is not None else D
         out: list[dict[str, dict[str, float]]] = [
             {"relevance": {}, "conditions": {}, "design": {}, "outcome": {}} for _ in X
         ]
         for key, head in self.heads_.items():
             mat = F if key == "outcome" else D
-            proba = head.predict_proba(mat)
+            # tolist(): the same Python floats as float(proba[i, j]), without per-cell indexing
+            proba = np.asarray(head.predict_proba(mat), dtype=np.float64).tolist()
             classes = list(head.classes_)
-            for i in range(len(X)):
-                if key.startswith("conditions:"):
-                    cond = key.split(":", 1)[1]
-                    out[i]["conditions"][cond] = float(proba[i, classes.index(True)])
-                else:
-                    out[i][key] = {str(c): float(proba[i, j]) for j, c in enumerate(classes)}
+            if key.startswith("conditions:"):
+                cond = key.split(":", 1)[1]
+                col = classes.index(True)
+                for i in range(len(X)):
+                    out[i]["conditions"][cond] = proba[i][col]
+            else:
+                names = [str(c) for c in classes]
+                for i in range(len(X)):
+                    out[i][key] = dict(zip(names, proba[i], strict=True))
         for rec in out:
             for cond in CONDITIONS:
                 rec["conditions"].setdefault(cond, 0.0)

@@ -176,8 +176,11 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
     }
 
 
+_SPACES_RE = re.compile(r"\s+")
+
+
 def _clip(s: str, n: int = 240) -> str:
-    s = re.sub(r"\s+", " ", s).strip()
+    s = _SPACES_RE.sub(" ", s).strip()
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

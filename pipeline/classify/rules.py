@@ -36,6 +36,7 @@ _CACHE_MAX = 60_000
 
 
 _BATCH_KEYS: dict[int, tuple[Any, ...]] = {}
+_BATCH_TEXTS: dict[int, tuple[str, str, str]] = {}
 
 
 def text_key(article: Article) -> tuple[Any, ...]:
@@ -51,24 +52,48 @@ def text_key(article: Article) -> tuple[Any, ...]:
 def batch(articles: Iterable[Article]) -> Iterator[None]:
     """Compute each record's cache key once for a batch (the records stay alive inside,
     so their ids are unique); nested batches keep the outer keys."""
+    articles = list(articles)
     added = [id(a) for a in articles if id(a) not in _BATCH_KEYS]
     for a in articles:
-        _BATCH_KEYS.setdefault(id(a), (a.title, a.abstract, tuple(a.publication_types),
-                                       tuple(a.mesh_terms)))
+        if id(a) not in _BATCH_KEYS:
+            _BATCH_KEYS[id(a)] = (a.title, a.abstract, tuple(a.publication_types),
+                                  tuple(a.mesh_terms))
+            _BATCH_TEXTS[id(a)] = _make_texts(a)
     try:
         yield
     finally:
         for i in added:
             _BATCH_KEYS.pop(i, None)
+            _BATCH_TEXTS.pop(i, None)
+
+
+def _make_texts(article: Article) -> tuple[str, str, str]:
+    title = article.title or ""
+    abstract = article.abstract or ""
+    return title, abstract, f"{title}\n{abstract}"
+
+
+def _texts(article: Article) -> tuple[str, str, str]:
+    """(title, abstract, title + newline + abstract), '' for missing parts: built once per
+    record inside a batch, so every rule reads the same string objects (and `_lower`
+    lowercases each once) instead of rebuilding `Article.abstract` per rule."""
+    t = _BATCH_TEXTS.get(id(article))
+    return t if t is not None else _make_texts(article)
+
+
+_MISSING = object()
 
 
 def _memo(fn: F) -> F:
+    name = fn.__name__
+
     @wraps(fn)
     def wrapper(article: Article, *args: Any) -> Any:
-        key = (fn.__name__, text_key(article), args)
-        if key in _CACHE:
+        key = (name, text_key(article), args)
+        value = _CACHE.get(key, _MISSING)
+        if value is not _MISSING:
             _CACHE.move_to_end(key)
-            return _CACHE[key]
+            return value
         value = fn(article, *args)
         _CACHE[key] = value
         if len(_CACHE) > _CACHE_MAX:
@@ -106,11 +131,21 @@ class CIPattern:
         return bool(self.anchors)
 
     def search(self, text: str, pos: int = 0) -> _Match | None:
-        pat, low, orig = self._pair(text)
-        if self._absent(low):
-            return None
-        m = pat.search(low, pos)
-        return _Match(m, orig) if m else None
+        # _pair and _absent inlined: this runs ~60 times per record
+        low = _lower(text)
+        # a few Unicode letters change length when lowercased: then the re.I pattern
+        # reads the original text (and so do the anchors, as `_pair`/`_absent` do)
+        slow = len(low) != len(text)
+        if slow:
+            low = text
+        if self.anchors:
+            for a in self.anchors:
+                if a in low:
+                    break
+            else:
+                return None
+        m = (self._slow if slow else self._low).search(low, pos)
+        return _Match(m, text) if m else None
 
     def match(self, text: str, pos: int = 0) -> _Match | None:
         pat, low, orig = self._pair(text)
@@ -125,10 +160,17 @@ class CIPattern:
 
     def findall(self, text: str) -> list[str]:
         """Whole matches, lowercased (only used where no capturing groups are)."""
-        pat, low, _ = self._pair(text)
-        if self._absent(low):
-            return []
-        return pat.findall(low)
+        low = _lower(text)
+        slow = len(low) != len(text)
+        if slow:
+            low = text
+        if self.anchors:
+            for a in self.anchors:
+                if a in low:
+                    break
+            else:
+                return []
+        return (self._slow if slow else self._low).findall(low)
 
 
 class _Match:
@@ -151,6 +193,30 @@ class _Match:
 
 def ci(pattern: str, anchors: tuple[str, ...] = ()) -> CIPattern:
     return CIPattern(pattern, anchors)
+
+
+class Guarded:
+    """A case-sensitive pattern behind a cheap `in` test: every match contains one of the
+    `anchors` (exact substrings), so a text with none of them cannot match."""
+
+    __slots__ = ("pattern", "anchors", "_re")
+
+    def __init__(self, pattern: str, anchors: tuple[str, ...]):
+        self.pattern = pattern
+        self.anchors = anchors
+        self._re = re.compile(pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for a in self.anchors:
+            if a in text:
+                return self._re.search(text)
+        return None
+
+    def finditer(self, text: str) -> Iterable[re.Match[str]]:
+        for a in self.anchors:
+            if a in text:
+                return self._re.finditer(text)
+        return ()
 
 
 @lru_cache(maxsize=256)
@@ -226,9 +292,12 @@ _STOP = (r"(?:years?-old|months?-old|weeks?|days?|hours?|months?|years?|minutes?
          r"who|that|were|was|had|have|to|for|on|at|after|before|from|by|per|doses?|"
          r"infusions?|treatments?|regarding|than|the)\b(?!-)")
 _ADJ = rf"(?:(?!{_STOP})[A-Za-z][\w\-/]*,?\s+){{0,4}}?"
-_NOUN_RE = ci(rf"(?<![\d.,/±])\b(\d{{1,6}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}{_PEOPLE}\b")
+# '(?<![\d.,/±])\b(\d{1,6})' written so that `re` can skip to digits (a leading
+# lookbehind or \b disables its first-character scan): the first digit is consumed, then
+# the same two conditions are checked on the character before it.
+_NOUN_RE = ci(rf"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{{0,5}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}{_PEOPLE}\b")
 _CONTROLS_RE = ci(r"[^.;]{0,30}?\band (\d{1,5}) (?:[\w\-]+ ){0,2}controls\b")
-_NEQ_RE = re.compile(r"\b[nN]\s*=\s*(\d{1,6})\b")
+_NEQ_RE = Guarded(r"\b[nN]\s*=\s*(\d{1,6})\b", ("=",))
 _SINGLE_RE = ci(
     r"\b(?:a|one|this|the)\s+(?:\d{1,3}[\s\-]+year[\s\-]+old|single|young|elderly|middle-aged)"
     r"[\s\w\-]{0,40}?\b(?:patient|man|woman|male|female|boy|girl|veteran|individual|mother)\b"
@@ -285,7 +354,7 @@ def sample_size(article: Article) -> Hit:
     Preference: a count next to 'total/enrolled/randomised'; then the first count of
     people; then the first 'n = X'. A single-patient case description gives 1.
     """
-    text = article.abstract or ""
+    text = _texts(article)[1]
     if not text:
         return None, None
     if is_animal_study(article)[0] and not re.search(r"\bpatients?\b", text, re.I):
@@ -319,8 +388,8 @@ def _drug_counts(text: str) -> tuple[int, int, int]:
 @_memo
 def drug(article: Article) -> Hit:
     """ketamine / esketamine / arketamine, or multiple when the study compares or pools them."""
-    title = article.title or ""
-    for text, where in ((title, "title"), (article.abstract or "", "abstract")):
+    title = _texts(article)[0]
+    for text, where in ((title, "title"), (_texts(article)[1], "abstract")):
         esk, ark, ket = _drug_counts(text)
         named = [n for n, c in (("esketamine", esk), ("arketamine", ark), ("ketamine", ket)) if c]
         if not named:
@@ -339,8 +408,8 @@ def drug(article: Article) -> Hit:
     return None, None
 
 
-_ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
-    "iv": re.compile(r"\b(?:intravenous(?:ly)?|i\.\s?v\.|IV)(?=\W|$)"),
+_ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
+    "iv": Guarded(r"\b(?:intravenous(?:ly)?|i\.\s?v\.|IV)(?=\W|$)", ("intravenous", "i.", "IV")),
     "intranasal": ci(r"\b(?:intra-?nasal(?:ly)?|nasal(?:ly)?\s+(?:spray|administ\w*|"
                      r"ketamine|esketamine|route)|nasal spray|nasally|spravato)\b",
                      ("nasal", "spravato")),
@@ -348,8 +417,10 @@ _ROUTE_PATTERNS: dict[str, re.Pattern[str]] = {
                        r"(?:was\s+)?(?:given\s+|administered\s+|taken\s+)?orally|oral\s+"
                        r"(?:dose|doses|dosing|administration|solution|tablets?|route|"
                        r"formulation)|per os)\b", ("oral", "per os")),
-    "im": re.compile(r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)"),
-    "sc": re.compile(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)"),
+    "im": Guarded(r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)",
+                  ("intramuscular", "m.", "IM")),
+    "sc": Guarded(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)",
+                  ("subcutaneous", "c.", "SC")),
     "sublingual": ci(r"\b(?:sublingual(?:ly)?|troches?|lozenges?|buccal)\b",
                      ("sublingual", "troche", "lozenge", "buccal")),
 }
@@ -359,11 +430,11 @@ _IV_CASE_RE = ci(r"\b(?:intravenous(?:ly)?|infusions?)\b")
 @_memo
 def routes(article: Article) -> Hit:
     """Routes of ketamine administration named in the title or abstract."""
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     found: list[str] = []
     ev: list[str] = []
     for route, pat in _ROUTE_PATTERNS.items():
-        m = pat.search(text) or (_IV_CASE_RE.search(article.title or "") if route == "iv"
+        m = pat.search(text) or (_IV_CASE_RE.search(_texts(article)[0]) if route == "iv"
                                  else None)
         if m:
             found.append(route)
@@ -372,9 +443,9 @@ def routes(article: Article) -> Hit:
 
 
 # --------------------------------------------------------------------------- comparator
-_COMPARATORS: list[tuple[str, re.Pattern[str]]] = [
+_COMPARATORS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     ("midazolam", ci(r"\bmidazolam\b", ("midazolam",))),
-    ("ect", re.compile(r"\b(?:ECT|electroconvulsive)\b")),
+    ("ect", Guarded(r"\b(?:ECT|electroconvulsive)\b", ("ECT", "electroconvulsive"))),
     ("placebo", ci(r"\b(?:placebo|saline|sham)\b", ("placebo", "saline", "sham"))),
     ("active_drug", ci(
         r"\b(?:versus|vs\.?|compared (?:with|to)|or)\s+(?:intravenous\s+|oral\s+|nebuli[sz]ed\s+)?"
@@ -392,7 +463,7 @@ def comparator(article: Article, design: str | None) -> Hit:
     """The control arm of an interventional study; None where the design has none."""
     if design not in ("rct", "nonrandomized_trial", "observational", "protocol", "preclinical"):
         return None, None
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     for name, pat in _COMPARATORS:
         m = pat.search(text)
         if m:
@@ -419,7 +490,7 @@ _PSYCHO_RE = ci(
 @_memo
 def psychotherapy(article: Article) -> Hit:
     """True when ketamine is paired with a structured psychotherapy."""
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     m = _PSYCHO_RE.search(text)
     return (True, m.group(0)) if m else (False, None)
 
@@ -449,7 +520,7 @@ _SUBGROUPS: dict[str, re.Pattern[str]] = {
 @_memo
 def subgroups(article: Article) -> Hit:
     """Subgroups named in the title or abstract (only meaningful for in-scope records)."""
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     found, ev = [], []
     for name, pat in _SUBGROUPS.items():
         m = pat.search(text)
@@ -488,7 +559,7 @@ _PROCEDURAL_ANXIETY = ci(r"\b(?:(?:pre|peri|post)[\s\-]?operative|procedural|sep
 def only_procedural_anxiety(article: Article) -> Hit:
     """True when the only target condition is anxiety around a procedure (off-topic by
     TAXONOMY: preoperative or procedural anxiety handled by sedation)."""
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     m = _PROCEDURAL_ANXIETY.search(text)
     if not m:
         return False, None
@@ -505,7 +576,7 @@ _CONDITION_MODEL = ci(r"\b(?:anxiety|depressi\w*|ocd|fear)[\s\-]like\b|\banxioly
 def condition_model_effect(article: Article) -> Hit:
     """An effect on depression-/anxiety-like behaviour: an animal model of a target
     condition, in scope by TAXONOMY."""
-    m = _CONDITION_MODEL.search(f"{article.title or ''}\n{article.abstract or ''}")
+    m = _CONDITION_MODEL.search(_texts(article)[2])
     return (True, m.group(0)) if m else (False, None)
 
 
@@ -513,7 +584,7 @@ def condition_model_effect(article: Article) -> Hit:
 def names_no_target(article: Article) -> bool:
     """True when neither title nor abstract names depression, PTSD, anxiety or a near term:
     such a record cannot be about ketamine for them."""
-    text = f"{article.title or ''}\n{article.abstract or ''}"
+    text = _texts(article)[2]
     if any(p.search(text) for p in CONDITION_PATTERNS.values()):
         return False
     return _TARGET_RE.search(text) is None
@@ -523,9 +594,10 @@ def names_no_target(article: Article) -> bool:
 def condition_mentions(article: Article) -> dict[str, tuple[int, int, str | None]]:
     """Per condition: (title hits, abstract hits, first matched term)."""
     out: dict[str, tuple[int, int, str | None]] = {}
+    title, abstract, _ = _texts(article)
     for cond, pat in CONDITION_PATTERNS.items():
-        t = pat.findall(article.title or "")
-        a = pat.findall(article.abstract or "")
+        t = pat.findall(title)
+        a = pat.findall(abstract)
         first = (t or a or [None])[0]
         out[cond] = (len(t), len(a), first)
     return out
@@ -539,16 +611,21 @@ _ANIMAL_RE = ci(
     r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b")
 
 
+_HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b", re.I)
+
+
 @_memo
 def is_animal_study(article: Article) -> Hit:
     """Animal or in-vitro markers in the title, or repeatedly in the abstract."""
-    t = _ANIMAL_RE.search(article.title or "")
+    t = _ANIMAL_RE.search(_texts(article)[0])
     if t:
         return True, t.group(0)
-    hits = _ANIMAL_RE.findall(article.abstract or "")
-    human = re.findall(r"\b(?:patients?|participants?|subjects with|veterans?)\b",
-                       article.abstract or "", re.I)
-    if len(hits) >= 2 and len(hits) > len(human):
+    abstract = _texts(article)[1]
+    hits = _ANIMAL_RE.findall(abstract)
+    if len(hits) < 2:  # the human count only matters against two or more animal hits
+        return False, None
+    human = _HUMAN_RE.findall(abstract)
+    if len(hits) > len(human):
         return True, hits[0]
     return False, None
 
@@ -616,7 +693,8 @@ _OPEN_LABEL_SELF = ci(r"\b(?:this|our|the present|the current)\s+(?:was an?\s+|i
                       ("open", "arm", "random", "uncontrolled"))
 _RANDOM_NEAR = re.compile(r"(?<!non-)(?<!non)\brandomi[sz]", re.I)
 _FUTURE = ci(r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|allocated|assigned|"
-             r"measured|included|conducted)|we will|will receive|are being recruited)\b")
+             r"measured|included|conducted)|we will|will receive|are being recruited)\b",
+             ("will", "are being recruited"))
 _DESIGN_ABSTRACT: list[tuple[str, re.Pattern[str]]] = [
     ("protocol", ci(r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|"
                             r"allocated)|we will (?:enrol|recruit|randomi|conduct|assess)|"
@@ -655,12 +733,13 @@ DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + \
 def design_cues(article: Article) -> dict[str, str]:
     """Every design cue that fires, cue name -> matched text."""
     out: dict[str, str] = {}
+    title, abstract, _ = _texts(article)
     for d, pat in _DESIGN_TITLE:
-        m = pat.search(article.title or "")
+        m = pat.search(title)
         if m:
             out[f"title_{d}"] = m.group(0)
     for d, pat in _DESIGN_ABSTRACT:
-        m = pat.search(article.abstract or "")
+        m = pat.search(abstract)
         if m:
             out[f"abs_{d}"] = m.group(0)
     return out
@@ -682,18 +761,18 @@ def design_rule(article: Article) -> Hit:
         return "case_report", cues.get("title_case_report") or pt_ev
     if "title_review" in cues and "title_rct" not in cues:
         return "review", cues["title_review"]
-    m = _OPEN_LABEL_TITLE.search(article.title or "") or _OPEN_LABEL_SELF.search(
-        article.abstract or "")
+    m = _OPEN_LABEL_TITLE.search(_texts(article)[0]) or _OPEN_LABEL_SELF.search(
+        _texts(article)[1])
     if m and not _RANDOM_NEAR.search(m.group(0)):
         return "nonrandomized_trial", m.group(0)
-    if len(_FUTURE.findall(article.abstract or "")) >= 2:
-        return "protocol", "future tense: " + _FUTURE.findall(article.abstract or "")[0]
+    if len(_FUTURE.findall(_texts(article)[1])) >= 2:
+        return "protocol", "future tense: " + _FUTURE.findall(_texts(article)[1])[0]
     if pt == "review":
         return "review", pt_ev
     animal, animal_ev = is_animal_study(article)
     if animal and "abs_review" not in cues:
         return "preclinical", animal_ev
-    if "title_rct" in cues and not re.search(r"non[\s\-]?randomi", article.title or "", re.I):
+    if "title_rct" in cues and not re.search(r"non[\s\-]?randomi", _texts(article)[0], re.I):
         return "rct", cues["title_rct"]
     if pt == "rct":
         return "rct", pt_ev
@@ -993,8 +1072,8 @@ def rule_features(article: Article) -> list[float]:
     for cond in ("depression", "ptsd", "anxiety"):
         t, a, _ = cm[cond]
         feats += [float(min(t, 3)), float(np.log1p(a))]
-    feats.append(float(min(len(_OFFTOPIC_RE.findall(article.title or "")), 3)))
-    feats.append(float(np.log1p(len(_OFFTOPIC_RE.findall(article.abstract or "")))))
+    feats.append(float(min(len(_OFFTOPIC_RE.findall(_texts(article)[0])), 3)))
+    feats.append(float(np.log1p(len(_OFFTOPIC_RE.findall(_texts(article)[1])))))
     feats.append(float(is_animal_study(article)[0]))
     feats.append(float(bool(article.abstract_sections)))
     feats.append(float(bool(article.publication_types or article.mesh)))
@@ -1049,7 +1128,7 @@ def retraction(article: Article) -> Hit:
     if article.retracted:
         notes = ", ".join(article.retraction_notices) or "notice"
         return True, f"retracted (see {notes})"
-    if re.match(r"^\s*(?:retracted|retraction)\b", article.title or "", re.I):
+    if re.match(r"^\s*(?:retracted|retraction)\b", _texts(article)[0], re.I):
         return True, article.title
     return False, None
 
@@ -1093,7 +1172,7 @@ def title_claim(article: Article) -> Hit:
     Aims ('for the reduction of', 'to prevent') are not findings: only finite
     verbs and result nouns count.
     """
-    title = article.title or ""
+    title = _texts(article)[0]
     for pat in _TITLE_NEG:
         m = pat.search(title)
         if m:
