@@ -487,3 +487,27 @@ def test_condition_model_effects_mark_animal_models_of_target_conditions() -> No
     assert rules.condition_model_effect(art("Ketamine and anxiety-like behaviour in mice"))[0]
     assert rules.condition_model_effect(art("X", "An antidepressant-like effect was seen."))[0]
     assert not rules.condition_model_effect(art("Ketamine-induced cystitis in rats"))[0]
+
+
+def test_shipped_model_reads_a_stated_benefit_as_beneficial() -> None:
+    """Team-written RCT whose conclusion states a benefit on the target condition."""
+    a = art(
+        "Intravenous ketamine versus saline placebo for treatment-resistant depression: a "
+        "randomized trial",
+        "METHODS: A total of 64 adults with treatment-resistant depression were randomized to "
+        "ketamine or saline placebo.\nRESULTS: Ketamine improved MADRS scores compared with "
+        "saline placebo (difference 6.1 points; p = 0.01).\nCONCLUSIONS: Ketamine appears "
+        "effective for treatment-resistant depression.",
+    )
+    neg = art(
+        "Intravenous ketamine versus saline placebo for treatment-resistant depression: a "
+        "randomized trial",
+        "METHODS: A total of 64 adults with treatment-resistant depression were randomized to "
+        "ketamine or saline placebo.\nRESULTS: MADRS scores did not differ between ketamine and "
+        "saline placebo (p = 0.61).\nCONCLUSIONS: Ketamine was not superior to placebo for "
+        "treatment-resistant depression.",
+    )
+    rows = predict_articles([a, neg], load_model())
+    assert rows[0]["design"] == "rct" and rows[0]["outcome"] == "beneficial"
+    assert rows[1]["outcome"] == "no_benefit"
+    assert rows[0]["sample_size"] == 64 and rows[1]["sample_size"] == 64

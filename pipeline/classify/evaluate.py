@@ -125,7 +125,11 @@ def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
         pr, rc, f, s = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
         cond["per_class"][c] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
                                 "f1": round(float(f), 3), "support": int(sum(g))}
-    cond["macro_f1"] = round(float(np.mean([v["f1"] for v in cond["per_class"].values()])), 3)
+    # a condition absent from gold and never predicted says nothing: leave it out of the mean
+    seen = [c for c in CONDITIONS
+            if cond["per_class"][c]["support"] or any(c in (x["conditions"] or []) for x in rows)]
+    cond["macro_f1"] = round(float(np.mean([cond["per_class"][c]["f1"] for c in seen]))
+                             if seen else 0.0, 3)
     out["conditions"] = cond
     out["design"] = _single([g["design"] for g in golds], [r["design"] for r in rows], DESIGNS)
     out["outcome"] = _single([g["outcome"] for g in golds], [r["outcome"] for r in rows], OUTCOMES)

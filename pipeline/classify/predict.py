@@ -17,6 +17,7 @@ from pipeline.taxonomy import CONDITIONS
 
 # Designs whose abstracts carry no efficacy result by definition.
 NO_RESULT_DESIGNS = ("protocol",)
+RESULT_DESIGNS = ("rct", "systematic_review", "nonrandomized_trial", "observational")
 # Probability assigned to a label an exact rule stated outright (title, publication type).
 RULE_CONFIDENCE = 0.9
 # Conditions a subgroup belongs to: a subgroup is kept only when its condition is.
@@ -121,6 +122,12 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
                 outcome = direction
                 p_out = max(probs["outcome"].get(direction, 0.0), 0.5)
                 ev["outcome"] = str(dev)
+            elif (direction is None and outcome == "not_reported" and cues.topical
+                  and cues.pos > cues.neg + cues.mixed and design in RESULT_DESIGNS):
+                # a trial or review whose conclusion states a benefit on the target
+                # condition has reported a result, even when the model doubted it
+                outcome = "beneficial"
+                p_out = max(probs["outcome"].get("beneficial", 0.0), 0.5)
     conf["outcome"] = round(p_out, 3)
     if p_out < thr:
         review.append("outcome")
