@@ -160,17 +160,10 @@ class CIPattern:
 
     def findall(self, text: str) -> list[str]:
         """Whole matches, lowercased (only used where no capturing groups are)."""
-        low = _lower(text)
-        slow = len(low) != len(text)
-        if slow:
-            low = text
-        if self.anchors:
-            for a in self.anchors:
-                if a in low:
-                    break
-            else:
-                return []
-        return (self._slow if slow else self._low).findall(low)
+        pat, low, _ = self._pair(text)
+        if self._absent(low):
+            return []
+        return pat.findall(low)
 
 
 class _Match:
