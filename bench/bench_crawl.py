@@ -52,7 +52,7 @@ BIOPYTHON_LOOP = textwrap.dedent(
 def _kea_crawl(db: Path, url: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "crawl", "--db", str(db), "--eutils-url", url,
+        [sys.executable, "-m", "kea.cli", "crawl", "--db", str(db), "--eutils-url", url,
          "--quiet", "--batch-size", str(BATCH)],
         cwd=ROOT, env=env, check=True, capture_output=True, text=True,
     )

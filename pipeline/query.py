@@ -93,7 +93,7 @@ _SET_FILTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "comparators": ("cmp", "comparator", COMPARATORS),
 }
 _JSON_COLUMNS = ("conditions", "subgroups", "routes")
-_CLI_NAMES = {  # attribute -> argparse dest of pipeline.cli._add_filter_args
+_CLI_NAMES = {  # attribute -> argparse dest of kea.cli._add_filter_args
     "conditions": "condition",
     "subgroups": "subgroup",
     "designs": "design",

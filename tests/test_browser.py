@@ -77,7 +77,7 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         [
             sys.executable,
             "-m",
-            "pipeline.cli",
+            "kea.cli",
             "dashboard",
             "--db",
             str(db),

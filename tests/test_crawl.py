@@ -26,7 +26,7 @@ def kea(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     full_env = {k: v for k, v in os.environ.items() if k != "NCBI_API_KEY"}
     full_env.update({"NCBI_EMAIL": "tests@example.org", **(env or {})})
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "kea.cli", *args],
         cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
 
@@ -142,7 +142,7 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_db: Path) -> None:
     with StandinServer(records, faults=slow) as srv:
         env = {**os.environ, "NCBI_EMAIL": "tests@example.org"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", "crawl", "--db", str(tmp_db),
+            [sys.executable, "-m", "kea.cli", "crawl", "--db", str(tmp_db),
              "--eutils-url", srv.url, "--quiet", "--batch-size", "100"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import COMMANDS, build_parser
+from kea.cli import COMMANDS, build_parser
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -19,7 +19,7 @@ from factories import Record, make_records, write_store
 
 from pipeline import export, query
 from pipeline.cite import _style
-from pipeline.cli import main
+from kea.cli import main
 from pipeline.errors import ExportError
 from pipeline.query import StudyFilter
 from pipeline.store import Store

@@ -18,7 +18,7 @@ import pytest
 from factories import Record, make_records, write_store
 
 from pipeline import query as q
-from pipeline.cli import build_parser
+from kea.cli import build_parser
 from pipeline.errors import KeaError, StoreError
 from pipeline.query import StudyFilter
 from pipeline.store import Store

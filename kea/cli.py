@@ -28,21 +28,30 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 def _add_filter_args(p: argparse.ArgumentParser) -> None:
     """The study filters shared by `kea export` and the dashboard (see pipeline.query)."""
     p.add_argument("--condition", action="append", help="depression, ptsd or anxiety (repeatable)")
-    p.add_argument("--subgroup", action="append", help="e.g. trd, bipolar, suicidality (repeatable)")
+    p.add_argument(
+        "--subgroup", action="append", help="e.g. trd, bipolar, suicidality (repeatable)"
+    )
     p.add_argument("--design", action="append", help="e.g. rct, systematic_review (repeatable)")
     p.add_argument("--outcome", action="append", help="beneficial, no_benefit, mixed, not_reported")
     p.add_argument("--drug", action="append", help="ketamine, esketamine, arketamine, multiple")
     p.add_argument("--route", action="append", help="iv, intranasal, oral, im, sc, sublingual")
     p.add_argument("--comparator", action="append", help="placebo, midazolam, active_drug, ...")
-    p.add_argument("--psychotherapy", action="store_true", default=None,
-                   help="only studies combining ketamine with psychotherapy")
+    p.add_argument(
+        "--psychotherapy",
+        action="store_true",
+        default=None,
+        help="only studies combining ketamine with psychotherapy",
+    )
     p.add_argument("--min-n", type=int, default=None, help="minimum sample size")
     p.add_argument("--since", type=int, default=None, help="publication year from (inclusive)")
     p.add_argument("--until", type=int, default=None, help="publication year up to (inclusive)")
     p.add_argument("--search", default=None, help="full-text search over title and abstract")
-    p.add_argument("--all", action="store_true",
-                   help="include off-topic records (default: all stored records when no label "
-                        "filter is given, in-scope ones otherwise)")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="include off-topic records (default: all stored records when no label "
+        "filter is given, in-scope ones otherwise)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,20 +69,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--query", default=None, help="PubMed query (default: the documented strategy)")
     _db_arg(p)
-    p.add_argument("--eutils-url", default=None,
-                   help="E-utilities base URL (default: $KEA_EUTILS_URL or NCBI's)")
+    p.add_argument(
+        "--eutils-url",
+        default=None,
+        help="E-utilities base URL (default: $KEA_EUTILS_URL or NCBI's)",
+    )
     p.add_argument("--batch-size", type=int, default=None, help="records per efetch (default 500)")
     p.add_argument("--full", action="store_true", help="refetch everything, not only changes")
     p.add_argument("--max-records", type=int, default=None, help="stop after this many records")
-    p.add_argument("--mindate", default=None,
-                   help="only records entered on or after this date (YYYY, YYYY/MM or YYYY/MM/DD)")
+    p.add_argument(
+        "--mindate",
+        default=None,
+        help="only records entered on or after this date (YYYY, YYYY/MM or YYYY/MM/DD)",
+    )
     p.add_argument("--maxdate", default=None, help="only records entered up to this date")
-    p.add_argument("--offline-fallback", action="store_true",
-                   help="when NCBI is unreachable, crawl the built-in stand-in's demo records")
+    p.add_argument(
+        "--offline-fallback",
+        action="store_true",
+        help="when NCBI is unreachable, crawl the built-in stand-in's demo records",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
-    p = sub.add_parser("status", help="what the store holds and how the last crawl went",
-                       epilog="example: kea status --db data/kea.sqlite")
+    p = sub.add_parser(
+        "status",
+        help="what the store holds and how the last crawl went",
+        epilog="example: kea status --db data/kea.sqlite",
+    )
     _db_arg(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -87,33 +108,53 @@ def build_parser() -> argparse.ArgumentParser:
     _db_arg(p)
     _add_filter_args(p)
 
-    p = sub.add_parser("classify", help="label every record that lacks labels or has stale ones",
-                       epilog="example: kea classify --db data/kea.sqlite")
+    p = sub.add_parser(
+        "classify",
+        help="label every record that lacks labels or has stale ones",
+        epilog="example: kea classify --db data/kea.sqlite",
+    )
     _db_arg(p)
     p.add_argument("--model", default=None, help="model file (default: the shipped model)")
     p.add_argument("--all", action="store_true", help="relabel every record")
 
-    p = sub.add_parser("train", help="train the classifier on gold-labelled JSONL files",
-                       epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out model.skops")
-    p.add_argument("--gold", action="append", default=None,
-                   help="gold JSONL file (repeatable; default ../shared/corpus/dev.jsonl)")
+    p = sub.add_parser(
+        "train",
+        help="train the classifier on gold-labelled JSONL files",
+        epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out model.skops",
+    )
+    p.add_argument(
+        "--gold",
+        action="append",
+        default=None,
+        help="gold JSONL file (repeatable; default ../shared/corpus/dev.jsonl)",
+    )
     p.add_argument("--out", default=None, help="model file to write (default: the shipped model)")
     p.add_argument("--model-name", default=None, help="registered model name")
-    p.add_argument("--db", default=None,
-                   help="also train on human corrections stored in this database")
+    p.add_argument(
+        "--db", default=None, help="also train on human corrections stored in this database"
+    )
 
-    p = sub.add_parser("evaluate", help="cross-validated metrics on gold files, with baselines",
-                       epilog="example: kea evaluate --gold ../shared/corpus/dev.jsonl --json")
+    p = sub.add_parser(
+        "evaluate",
+        help="cross-validated metrics on gold files, with baselines",
+        epilog="example: kea evaluate --gold ../shared/corpus/dev.jsonl --json",
+    )
     p.add_argument("--gold", action="append", required=True, help="gold JSONL file (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--model-name", default=None, help="registered model name")
-    p.add_argument("--model", default=None,
-                   help="score this trained model file on the gold files instead of "
-                        "cross-validating (for held-out files)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="score this trained model file on the gold files instead of "
+        "cross-validating (for held-out files)",
+    )
 
-    p = sub.add_parser("label", help="record a human correction of a record's labels",
-                       epilog="example: kea label 12345678 --design rct --conditions depression,ptsd")
+    p = sub.add_parser(
+        "label",
+        help="record a human correction of a record's labels",
+        epilog="example: kea label 12345678 --design rct --conditions depression,ptsd",
+    )
     p.add_argument("pmid")
     _db_arg(p)
     for f in ("relevance", "design", "outcome", "drug", "comparator"):
@@ -123,19 +164,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-size", default=None, help="integer, or 'none'")
     p.add_argument("--psychotherapy", default=None, choices=("true", "false"))
 
-    p = sub.add_parser("dashboard", help="open the Streamlit dashboard",
-                       epilog="example: kea dashboard --port 8501")
+    p = sub.add_parser(
+        "dashboard",
+        help="open the Streamlit dashboard",
+        epilog="example: kea dashboard --port 8501",
+    )
     _db_arg(p)
     p.add_argument("--port", type=int, default=8501)
     p.add_argument("--host", default="localhost")
 
-    p = sub.add_parser("standin", help="serve the offline E-utilities stand-in (tests, demo)",
-                       epilog="example: kea standin --port 8800 --records 2000")
+    p = sub.add_parser(
+        "standin",
+        help="serve the offline E-utilities stand-in (tests, demo)",
+        epilog="example: kea standin --port 8800 --records 2000",
+    )
     p.add_argument("--port", type=int, default=8800)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--records", type=int, default=None,
-                   help="serve N synthetic records instead of the demo records")
-    p.add_argument("--faults", default=None, help="fault plan, e.g. 'efetch:2=500,efetch:4=truncate'")
+    p.add_argument(
+        "--records",
+        type=int,
+        default=None,
+        help="serve N synthetic records instead of the demo records",
+    )
+    p.add_argument(
+        "--faults", default=None, help="fault plan, e.g. 'efetch:2=500,efetch:4=truncate'"
+    )
     for sp in sub.choices.values():
         sp.formatter_class = argparse.RawDescriptionHelpFormatter  # keep examples on one line
     return parser
@@ -174,9 +227,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
             "records": store.count(),
             "deleted": store.count(include_deleted=True) - store.count(),
             "demo": store.is_demo,
-            "runs": [
-                {k: r[k] for k in r.keys()} for r in runs
-            ],
+            "runs": [{k: r[k] for k in r.keys()} for r in runs],
             "records_per_year": {str(y): n for y, n in store.years()},
         }
     if args.json:
@@ -244,8 +295,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pipeline.classify.service import evaluate_command
 
-    print(evaluate_command(gold=args.gold, as_json=args.json, folds=args.folds,
-                           model_name=args.model_name, model_path=args.model))
+    print(
+        evaluate_command(
+            gold=args.gold,
+            as_json=args.json,
+            folds=args.folds,
+            model_name=args.model_name,
+            model_path=args.model,
+        )
+    )
     return 0
 
 
@@ -259,8 +317,18 @@ def _cmd_label(args: argparse.Namespace) -> int:
     from pipeline.store import Store
 
     fields = {}
-    for f in ("relevance", "design", "outcome", "drug", "comparator", "conditions", "subgroups",
-              "routes", "sample_size", "psychotherapy"):
+    for f in (
+        "relevance",
+        "design",
+        "outcome",
+        "drug",
+        "comparator",
+        "conditions",
+        "subgroups",
+        "routes",
+        "sample_size",
+        "psychotherapy",
+    ):
         raw = getattr(args, f)
         if raw is not None:
             fields[f] = _parse_label_value(f, raw)
