@@ -20,7 +20,7 @@ from pipeline.classify.predict import predict_articles
 from pipeline.classify.service import classify_store
 from pipeline.classify.text import article_from_record
 from pipeline.classify.train import load_model
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

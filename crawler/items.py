@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.models import Article
+from pipeline.records import Article
 
 
 @dataclass

@@ -25,7 +25,7 @@ from crawler.eutils import (
     parse_user_date,
     redact,
 )
-from crawler.query import DEFAULT_QUERY
+from crawler.strategy import DEFAULT_QUERY
 from crawler.spiders.pubmed import SearchSpec, window_from_user
 from pipeline.errors import CrawlError
 from pipeline.store import Store

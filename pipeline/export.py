@@ -102,7 +102,7 @@ def _csv_chunks(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 
 def _empty_columns() -> list[str]:
-    from pipeline.models import Article
+    from pipeline.records import Article
 
     return list(export_record(Article(pmid="0"), None))
 

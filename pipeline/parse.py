@@ -19,7 +19,7 @@ from typing import BinaryIO
 from lxml import etree
 
 from pipeline.errors import ParseError
-from pipeline.models import AbstractSection, Article, Author, MeshHeading, ParsedBatch
+from pipeline.records import AbstractSection, Article, Author, MeshHeading, ParsedBatch
 
 __all__ = [
     "DeletedPmids",
@@ -70,7 +70,12 @@ def _text(elem: _Element | None) -> str | None:
         raw = elem.text
         if raw is None:
             return None
-    return " ".join(raw.split()) or None
+    return _ASCII_WS.sub(" ", raw).strip(" ") or None
+
+
+# Only layout whitespace collapses: thin and no-break spaces (as in "0.5\u2009mg/kg") are
+# typography the record means to keep; str.split() would turn them into plain spaces.
+_ASCII_WS = re.compile(r"[ \t\n\r\f\v]+")
 
 
 def _flatten(elem: _Element) -> Iterator[str]:

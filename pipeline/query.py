@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import KeaError, StoreError
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.store import LABEL_FIELDS, decode_label_row
 from pipeline.taxonomy import (
     COMPARATORS,

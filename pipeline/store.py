@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import StoreError
-from pipeline.models import Article
+from pipeline.records import Article
 
 DEFAULT_DB = "data/kea.sqlite"
 

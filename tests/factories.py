@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.models import AbstractSection, Article, Author, MeshHeading
+from pipeline.records import AbstractSection, Article, Author, MeshHeading
 from pipeline.store import Store, content_hash
 from pipeline.taxonomy import (
     COMPARATORS,

@@ -20,7 +20,7 @@ import pytest
 import rispy
 from factories import make_store
 
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.query import StudyFilter, connect, count_studies
 from pipeline.store import Store
 

@@ -16,7 +16,7 @@ from bibtexparser import middlewares
 
 from pipeline import cite
 from pipeline.errors import ExportError
-from pipeline.models import AbstractSection, Article, Author, MeshHeading
+from pipeline.records import AbstractSection, Article, Author, MeshHeading
 
 ARTICLE = Article(
     pmid="99000001",

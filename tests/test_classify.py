@@ -20,7 +20,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from pipeline.classify import rules
-from pipeline.classify.models import KeaModel, SafeCalibratedClassifier, get_model, model_names
+from pipeline.classify.registry import KeaModel, SafeCalibratedClassifier, get_model, model_names
 from pipeline.classify.predict import predict_articles
 from pipeline.classify.text import (
     TextAssembler,
@@ -31,7 +31,7 @@ from pipeline.classify.text import (
 )
 from pipeline.classify.train import TRUSTED_TYPES, library_versions, load_model, save_model
 from pipeline.errors import ModelError
-from pipeline.models import AbstractSection, Article
+from pipeline.records import AbstractSection, Article
 from pipeline.taxonomy import VOCAB
 
 

@@ -28,7 +28,7 @@ from pipeline.classify.service import (
 from pipeline.classify.text import article_from_record
 from pipeline.classify.train import DEFAULT_MODEL_PATH, load_model, training_examples
 from pipeline.errors import KeaError
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.store import Store
 
 

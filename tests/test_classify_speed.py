@@ -18,7 +18,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from pipeline.classify import fastvec, rules
 from pipeline.classify.text import TextAssembler, article_from_record
 from pipeline.classify.train import load_model
-from pipeline.models import Article
+from pipeline.records import Article
 
 
 def _same(a: object, b: object) -> None:

@@ -25,7 +25,7 @@ from dashboard import fmt
 from dashboard.launch import resolve_db, streamlit_command
 from pipeline.cite import format_citation
 from pipeline.errors import KeaError
-from pipeline.models import AbstractSection, Article
+from pipeline.records import AbstractSection, Article
 from pipeline.query import StudyFilter, connect, study_detail
 from pipeline.store import Store
 

@@ -26,7 +26,7 @@ from crawler.eutils import (
     split_window,
     use_post,
 )
-from crawler.query import DEFAULT_QUERY
+from crawler.strategy import DEFAULT_QUERY
 from pipeline.errors import CrawlError
 
 

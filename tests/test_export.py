@@ -263,7 +263,7 @@ def test_cli_xlsx_to_stdout_is_an_error(db, capsys):
 
 # -- real records (read from ../shared at test time, never copied) ----------------------------
 def _author(name: str):
-    from pipeline.models import Author
+    from pipeline.records import Author
 
     last, _, initials = name.rpartition(" ")
     if last and initials.isalpha() and initials.isupper() and len(initials) <= 4:
@@ -272,7 +272,7 @@ def _author(name: str):
 
 
 def _corpus_article(d: dict):
-    from pipeline.models import AbstractSection, Article, MeshHeading
+    from pipeline.records import AbstractSection, Article, MeshHeading
 
     return Article(
         pmid=d["pmid"],

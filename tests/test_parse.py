@@ -8,6 +8,7 @@ inline markup with the stdlib ElementTree, so both sides are independent impleme
 from __future__ import annotations
 
 import io
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
@@ -17,8 +18,8 @@ import pytest
 from Bio import Entrez
 
 from pipeline.errors import ParseError
-from pipeline.models import Article
 from pipeline.parse import DeletedPmids, iter_efetch, parse_article, parse_efetch
+from pipeline.records import Article
 
 SYNTHETIC = Path(__file__).parent / "fixtures" / "synthetic"
 SAMPLE_GLOBS = (
@@ -44,11 +45,12 @@ def _flat_parts(elem: ET.Element) -> list[str]:
 
 
 def ref_text(value: Any) -> str | None:
-    """Bio.Entrez (escape=True) keeps inline tags in the string: parse them away, collapse ws."""
+    """Bio.Entrez (escape=True) keeps inline tags in the string: parse them away, collapse
+    layout whitespace (ASCII only: a no-break or thin space is part of the text)."""
     if value is None:
         return None
     frag = ET.fromstring(f"<r>{value}</r>")
-    flat = " ".join("".join(_flat_parts(frag)).split())
+    flat = re.sub(r"[ \t\n\r\f\v]+", " ", "".join(_flat_parts(frag))).strip(" ")
     return flat or None
 
 

@@ -16,7 +16,7 @@ from Bio import Entrez
 from lxml import etree
 
 from crawler.standin.pubmed_xml import article_xml, efetch_document
-from pipeline.models import Article, Author
+from pipeline.records import Article, Author
 from pipeline.parse import parse_efetch
 
 _MESH = re.compile(r"^(.+?)(\*?)(?:\s*/\s*(.+?)(\*?))?$")

@@ -17,7 +17,7 @@ from crawler.standin.pubmed_xml import (
     split_author,
     split_mesh_term,
 )
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.parse import parse_efetch
 
 FULL: dict[str, Any] = {  # fictional record using every key the writer reads

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import StoreError
-from pipeline.models import AbstractSection, Article, Author
+from pipeline.records import AbstractSection, Article, Author
 from pipeline.store import Store
 
 

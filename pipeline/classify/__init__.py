@@ -2,5 +2,5 @@
 
 Public entry points: `service.classify_store`, `service.train_command`,
 `service.evaluate_command` (the `kea` subcommands), `predict.predict_articles`,
-`models.get_model`, `train.load_model`, `text.article_from_record`.
+`registry.get_model`, `train.load_model`, `text.article_from_record`.
 """

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.classify import rules
 from pipeline.classify.text import TextAssembler
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.taxonomy import DESIGNS, OUTCOMES
 
 

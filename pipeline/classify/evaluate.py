@@ -18,11 +18,11 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.classify.models import KeaModel, get_model
+from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.predict import predict_articles
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES, RELEVANCE
 
 BASELINES = ("metadata", "tfidf-lr")

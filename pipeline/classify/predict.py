@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from pipeline.classify import rules
-from pipeline.classify.models import KeaModel
-from pipeline.models import Article
+from pipeline.classify.registry import KeaModel
+from pipeline.records import Article
 from pipeline.store import content_hash
 from pipeline.taxonomy import CONDITIONS
 

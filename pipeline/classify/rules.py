@@ -23,7 +23,7 @@ from pipeline.classify.text import (
     abstract_sentences,
     split_sentences,
 )
-from pipeline.models import Article
+from pipeline.records import Article
 
 Hit = tuple[object, str | None]  # (value, evidence)
 F = TypeVar("F", bound=Callable[..., Any])

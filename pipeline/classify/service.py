@@ -15,7 +15,7 @@ from pipeline.classify.evaluate import (
     load_gold,
     oof_hash,
 )
-from pipeline.classify.models import DEFAULT_MODEL, KeaModel, get_model
+from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
 from pipeline.classify.predict import predict_articles
 from pipeline.classify.train import (
     DEFAULT_MODEL_PATH,
@@ -24,7 +24,7 @@ from pipeline.classify.train import (
     training_examples,
 )
 from pipeline.errors import KeaError
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.store import LABEL_FIELDS, Store
 
 ROOT = Path(__file__).resolve().parents[2]

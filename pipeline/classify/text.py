@@ -13,7 +13,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from pipeline.models import AbstractSection, Article, MeshHeading
+from pipeline.records import AbstractSection, Article, MeshHeading
 
 # "LABEL: text" paragraph prefixes of structured abstracts in the corpus format.
 _SECTION_RE = re.compile(r"^([A-Z][A-Za-z &/,\-]{1,40}):\s+(.*)$", re.S)

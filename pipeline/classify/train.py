@@ -22,18 +22,18 @@ import sklearn
 import skops
 import skops.io as sio
 
-from pipeline.classify.models import KeaModel, get_model
+from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.text import article_from_record
 from pipeline.errors import ModelError
-from pipeline.models import Article
+from pipeline.records import Article
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
 DEFAULT_MODEL_PATH = MODEL_DIR / "kea-classifier.skops"
 
 # Every non-builtin type a saved KeaModel may contain. Nothing else is ever loaded.
 TRUSTED_TYPES = [
-    "pipeline.classify.models.KeaModel",
-    "pipeline.classify.models.SafeCalibratedClassifier",
+    "pipeline.classify.registry.KeaModel",
+    "pipeline.classify.registry.SafeCalibratedClassifier",
     "pipeline.classify.rules.RuleFeatures",
     "pipeline.classify.text.TextAssembler",
     "sklearn.calibration.CalibratedClassifierCV",

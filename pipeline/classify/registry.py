@@ -24,7 +24,7 @@ from pipeline.classify.baseline import metadata_fields, plain_tfidf_features
 from pipeline.classify.fastvec import union_transform
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
-from pipeline.models import Article
+from pipeline.records import Article
 from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES
 
 LabelDict = dict[str, Any]
