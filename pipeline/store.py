@@ -22,6 +22,17 @@ from pipeline.records import Article
 
 DEFAULT_DB = "data/kea.sqlite"
 
+
+def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The database to use: the given path, else $KEA_DB, else data/kea.sqlite.
+
+    The one place that knows the default; an empty path is an error, never the default.
+    """
+    if path is not None and not str(path).strip():
+        raise StoreError("--db is empty: give a database path (or leave --db out)")
+    chosen = path if path is not None else os.environ.get("KEA_DB") or DEFAULT_DB
+    return Path(chosen)
+
 # Label fields as TAXONOMY.md names them; set-valued ones are stored as JSON arrays.
 LABEL_FIELDS = (
     "relevance",
@@ -178,7 +189,7 @@ class Store:
     """The one door to the SQLite file. Open with ``Store(path)``; use as a context manager."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False):
-        self.path = Path(path or os.environ.get("KEA_DB") or DEFAULT_DB)
+        self.path = resolve_db_path(path)
         self.readonly = readonly
         try:
             if readonly:
