@@ -9,6 +9,10 @@ class ParseError(KeaError):
     """An E-utilities answer is not the XML we expect (truncated, HTML, malformed)."""
 
 
+class RecordError(ParseError):
+    """One record of an answer is unusable (bad or missing PMID): drop it, keep its neighbours."""
+
+
 class StoreError(KeaError):
     """The database cannot be opened or written; the message names the path."""
 

@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from lxml import etree
 
-from pipeline.errors import ParseError
+from pipeline.errors import ParseError, RecordError
 from pipeline.records import AbstractSection, Article, Author, MeshHeading, ParsedBatch
 
 __all__ = [
@@ -55,6 +55,13 @@ class DeletedPmids:
     """PMIDs that NCBI lists under ``<DeleteCitation>``: the store should drop them."""
 
     pmids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    """A record dropped from an answer, and why (the crawler warns and counts it missing)."""
+
+    reason: str
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -144,13 +151,23 @@ def _ymd_date(elem: _Element | None) -> str | None:
 # --------------------------------------------------------------------------- record parts
 
 
+# E-utilities UIDs are 32-bit signed integers; anything else in <PMID> is not a PMID.
+MAX_PMID = 2_147_483_647
+
+
 def _pmid(container: _Element, elem: _Element | None) -> tuple[str, int]:
-    """PMID text and its Version attribute (1 when absent)."""
+    """PMID (canonical ASCII digits) and its Version attribute (1 when absent).
+
+    ``str.isdigit`` alone would let "1001²" or Arabic-Indic digits through, which
+    ``int()`` then reads as another number than the one shown.
+    """
     pmid = _text(elem)
     if elem is None or pmid is None:
-        raise ParseError(f"<{container.tag}> has no PMID")
+        raise RecordError(f"<{container.tag}> has no PMID")
+    if not (pmid.isascii() and pmid.isdigit()) or not 1 <= int(pmid) <= MAX_PMID:
+        raise RecordError(f"PMID {pmid[:40]!r} is not a whole number from 1 to {MAX_PMID}")
     version = _int_or_none(elem.get("Version")) or 1
-    return pmid, version
+    return str(int(pmid)), version
 
 
 def _article_ids(id_list: _Element | None) -> dict[str, str]:
@@ -304,11 +321,11 @@ def _journal_article(record: _Element) -> Article:
     rec = _kids(record)
     citation = rec.get("MedlineCitation")
     if citation is None:
-        raise ParseError("<PubmedArticle> has no MedlineCitation")
+        raise RecordError("<PubmedArticle> has no MedlineCitation")
     cit = _kids(citation)
     article = cit.get("Article")
     if article is None:
-        raise ParseError("<MedlineCitation> has no Article")
+        raise RecordError("<MedlineCitation> has no Article")
     art = _kids(article)
     pmid, version = _pmid(citation, cit.get("PMID"))
     data = rec.get("PubmedData")
@@ -370,7 +387,7 @@ def _book_article(record: _Element) -> Article:
     rec = _kids(record)
     document = rec.get("BookDocument")
     if document is None:
-        raise ParseError("<PubmedBookArticle> has no BookDocument")
+        raise RecordError("<PubmedBookArticle> has no BookDocument")
     doc = _kids(document)
     pmid, version = _pmid(document, doc.get("PMID"))
     book_elem = doc.get("Book")
@@ -448,11 +465,15 @@ def _drop_done(elem: _Element) -> None:
             del parent[0]
 
 
-def iter_efetch(source: bytes | BinaryIO) -> Iterator[Article | DeletedPmids]:
+def iter_efetch(
+    source: bytes | BinaryIO,
+) -> Iterator[Article | DeletedPmids | RejectedRecord]:
     """Yield each record of an efetch answer as soon as it is read.
 
     A broken document raises ``ParseError`` when the break is reached, after the records
-    before it were yielded: callers that need all-or-nothing use ``parse_efetch``.
+    before it were yielded: callers that need all-or-nothing use ``parse_efetch``. A single
+    unusable record (a bad PMID) is yielded as ``RejectedRecord``: one bad record never
+    costs the good ones beside it.
     """
     context = etree.iterparse(
         _as_stream(source),
@@ -475,7 +496,12 @@ def iter_efetch(source: bytes | BinaryIO) -> Iterator[Article | DeletedPmids]:
                     raise ParseError(f"<{elem.tag}> found outside <{_ROOT}>")
                 continue
             if elem.tag in _RECORD_TAGS:
-                yield parse_article(elem)
+                try:
+                    article = parse_article(elem)
+                except RecordError as err:
+                    yield RejectedRecord(reason=str(err))
+                else:
+                    yield article
             elif elem.tag == _DELETE:
                 pmids = tuple(_texts(elem.iterchildren("PMID")))
                 yield DeletedPmids(pmids=pmids)
@@ -489,11 +515,15 @@ def iter_efetch(source: bytes | BinaryIO) -> Iterator[Article | DeletedPmids]:
 
 
 def parse_efetch(source: bytes | BinaryIO) -> ParsedBatch:
-    """All records and deleted PMIDs of one efetch answer; raises rather than return part."""
+    """All records, deleted PMIDs and rejected records of one efetch answer.
+
+    Raises rather than return part of a broken document."""
     batch = ParsedBatch()
     for item in iter_efetch(source):
         if isinstance(item, DeletedPmids):
             batch.deleted_pmids.extend(item.pmids)
+        elif isinstance(item, RejectedRecord):
+            batch.rejected.append(item.reason)
         else:
             batch.articles.append(item)
     return batch

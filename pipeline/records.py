@@ -105,13 +105,23 @@ class Article:
             for s in self.abstract_sections
         ]
         d["authors"] = [
-            {"last_name": a.last_name, "fore_name": a.fore_name, "initials": a.initials,
-             "suffix": a.suffix, "collective_name": a.collective_name, "orcid": a.orcid}
+            {
+                "last_name": a.last_name,
+                "fore_name": a.fore_name,
+                "initials": a.initials,
+                "suffix": a.suffix,
+                "collective_name": a.collective_name,
+                "orcid": a.orcid,
+            }
             for a in self.authors
         ]
         d["mesh"] = [
-            {"descriptor": m.descriptor, "ui": m.ui, "major": m.major,
-             "qualifiers": [list(q) for q in m.qualifiers]}
+            {
+                "descriptor": m.descriptor,
+                "ui": m.ui,
+                "major": m.major,
+                "qualifiers": [list(q) for q in m.qualifiers],
+            }
             for m in self.mesh
         ]
         for f in _LISTS:
@@ -137,14 +147,14 @@ class Article:
 
 _NESTED = ("abstract_sections", "authors", "mesh")
 _LISTS = ("publication_types", "keywords", "languages", "retraction_notices")
-_SCALARS = tuple(
-    f.name for f in fields(Article) if f.name not in _NESTED and f.name not in _LISTS
-)
+_SCALARS = tuple(f.name for f in fields(Article) if f.name not in _NESTED and f.name not in _LISTS)
 
 
 @dataclass
 class ParsedBatch:
-    """What one efetch answer holds: records, and PMIDs NCBI says were deleted."""
+    """What one efetch answer holds: records, PMIDs NCBI says were deleted, and why any
+    record was rejected (a bad PMID)."""
 
     articles: list[Article] = field(default_factory=list)
     deleted_pmids: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
