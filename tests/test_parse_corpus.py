@@ -16,8 +16,8 @@ from Bio import Entrez
 from lxml import etree
 
 from crawler.standin.pubmed_xml import article_xml, efetch_document
-from pipeline.records import Article, Author
 from pipeline.parse import parse_efetch
+from pipeline.records import Article, Author
 
 _MESH = re.compile(r"^(.+?)(\*?)(?:\s*/\s*(.+?)(\*?))?$")
 

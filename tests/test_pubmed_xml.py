@@ -17,8 +17,8 @@ from crawler.standin.pubmed_xml import (
     split_author,
     split_mesh_term,
 )
-from pipeline.records import Article
 from pipeline.parse import parse_efetch
+from pipeline.records import Article
 
 FULL: dict[str, Any] = {  # fictional record using every key the writer reads
     "pmid": "99100001",
