@@ -8,7 +8,6 @@ inputs and repairs the documented quirks of citeproc-py's plain-text output.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -115,11 +114,6 @@ def csl_item(article: Article | Mapping[str, Any]) -> dict[str, Any]:
     if parts:
         item["issued"] = {"date-parts": [parts]}
     return {k: v for k, v in item.items() if v not in (None, [], "")}
-
-
-def to_csljson(articles: Iterable[Article | Mapping[str, Any]]) -> str:
-    """A CSL-JSON array (what Zotero, pandoc and citeproc-js import)."""
-    return json.dumps([csl_item(a) for a in articles], ensure_ascii=False, indent=1) + "\n"
 
 
 # -- formatted text ---------------------------------------------------------------------------
