@@ -460,7 +460,7 @@ def _cli(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["export", "--format", "jsonl", *argv])
 
 
-def test_from_cli_scope_and_values():
+def test_filter_from_args_scope_and_values():
     assert filter_from_args(_cli()).scope == "all"
     assert filter_from_args(_cli("--search", "ketamine", "--since", "2020")).scope == "all"
     f = filter_from_args(
@@ -493,6 +493,6 @@ def test_from_cli_scope_and_values():
         (("--search", '" *'), "--search"),
     ],
 )
-def test_from_cli_rejects_bad_values(argv, named):
+def test_filter_from_args_rejects_bad_values(argv, named):
     with pytest.raises(KeaError, match=re.escape(named)):
         filter_from_args(_cli(*argv))

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, fmt, ui, url
-from pipeline.labels import DESIGN_RANK, VOCAB
+from pipeline.labels import BY_NAME, DESIGN_RANK, VOCAB
 from pipeline.query import StudyFilter
 
 STUDIES_PAGE = "views/studies.py"
@@ -190,8 +190,8 @@ with left:
             width="stretch",
         )
 with right:
-    for field, title in (("drug", "Drug"), ("routes", "Route")):
-        st.subheader(title)
+    for field in ("drug", "routes"):
+        st.subheader(BY_NAME[field].title)
         bd = pd.DataFrame(data.breakdown(db, base, field), columns=["value", "studies"])
         if bd.empty:
             ui.no_rows()
