@@ -214,3 +214,32 @@ def test_label_reaches_the_dashboard(lab: Label, studies_page: tuple[AppTest, st
     assert f"fix_{pmid}_{lab.name}" in keys, "no field in the correction form"
     table = at.dataframe[1].value
     assert lab.title in set(table["label"]), "no row in the study's label table"
+
+
+# -- `kea label --by` ---------------------------------------------------------------------
+def test_kea_label_records_who_corrects(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, records: list[Record]
+):
+    """Every label flag parses through Label.parse and --by (default $USER) is the author."""
+    from kea.cli import main
+    from pipeline.store import Store
+
+    db = write_store(tmp_path / "k.sqlite", records[:5])
+    calls: list[tuple[str, Any, dict[str, Any]]] = []
+    monkeypatch.setattr(
+        Store,
+        "add_correction",
+        lambda self, pmid, field, value, **kw: calls.append((field, value, kw)),
+    )
+    pmid = records[0].article.pmid
+    argv = ["label", pmid, "--db", str(db)]
+    for lab in LABELS:
+        argv += [f"--{lab.name.replace('_', '-')}", _label_input(lab)[0]]
+    assert main([*argv, "--by", "Ada Quill"]) == 0
+    assert [(f, v) for f, v, _ in calls] == [(lab.name, _label_input(lab)[1]) for lab in LABELS]
+    assert {kw["author"] for _, _, kw in calls} == {"Ada Quill"}
+    calls.clear()
+    monkeypatch.setenv("USER", "bram")
+    assert main(["label", pmid, "--db", str(db), "--design", "rct"]) == 0
+    assert calls == [("design", "rct", {"source": "cli", "author": "bram"})]
+    assert main(["label", pmid, "--db", str(db), "--design", "rtc"]) == 2
