@@ -26,6 +26,11 @@ def widget_key(lab: Label) -> str:
     return f"f_{lab.filter}"
 
 
+def value_name(lab: Label) -> Any:
+    """One vocabulary id by its display name (``Label.display`` takes a whole set value)."""
+    return lambda v: lab.values.get(v, str(v))
+
+
 # One sidebar widget per filterable label of pipeline.labels, by kind.
 MULTI: dict[str, Label] = {widget_key(lab): lab for lab in FILTERABLE if lab.has_vocabulary}
 MINIMUM: dict[str, Label] = {widget_key(lab): lab for lab in FILTERABLE if lab.kind == "integer"}
@@ -119,7 +124,9 @@ def sidebar() -> StudyFilter:
     sb.header("Filters")
     sb.text_input("Search title and abstract", key="f_search", placeholder="e.g. suicidal ideation")
     for key, lab in MULTI.items():
-        sb.multiselect(lab.title, lab.vocabulary, key=key, format_func=lab.display, help=lab.help)
+        sb.multiselect(
+            lab.title, lab.vocabulary, key=key, format_func=value_name(lab), help=lab.help
+        )
     c1, c2 = sb.columns(2)
     c1.number_input("Year from", min_value=1900, max_value=2100, step=1, key="f_year_from")
     c2.number_input("Year to", min_value=1900, max_value=2100, step=1, key="f_year_to")

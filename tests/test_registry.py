@@ -211,7 +211,15 @@ def test_label_reaches_the_dashboard(lab: Label, studies_page: tuple[AppTest, st
     keys = _widget_keys(at)
     if lab.filter:
         assert f"f_{lab.filter}" in keys, "no sidebar filter widget"
+        if lab.has_vocabulary:  # options shown by their display names, in TAXONOMY order
+            shown = at.multiselect(key=f"f_{lab.filter}").options
+            assert shown == list(lab.values.values())
     assert f"fix_{pmid}_{lab.name}" in keys, "no field in the correction form"
+    if lab.is_set:
+        assert at.multiselect(key=f"fix_{pmid}_{lab.name}").options == list(lab.values.values())
+    elif lab.has_vocabulary:
+        shown = at.selectbox(key=f"fix_{pmid}_{lab.name}").options
+        assert set(lab.values.values()) <= set(shown)
     table = at.dataframe[1].value
     assert lab.title in set(table["label"]), "no row in the study's label table"
 

@@ -201,7 +201,7 @@ def correction_widget(lab: Label, d: dict[str, Any]) -> Any:
                 lab.title,
                 lab.vocabulary,
                 default=[v for v in value or [] if v in lab.values],
-                format_func=lambda v: lab.values.get(v, v),
+                format_func=filters.value_name(lab),
                 key=key,
                 help=lab.help,
             )
