@@ -9,8 +9,6 @@ seen before answers from memory. Nothing here opens the database at import.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -20,10 +18,9 @@ import streamlit as st
 
 from pipeline import query
 from pipeline.query import StudyFilter
+from pipeline.store import resolve_db_path
 
-DEFAULT_DB = "data/kea.sqlite"
 TTL_S = 60
-MODEL_CARD = Path(__file__).resolve().parent.parent / "pipeline" / "models" / "kea-classifier.json"
 
 
 def db_path(argv: list[str] | None = None) -> Path:
@@ -34,7 +31,7 @@ def db_path(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--db", default=None)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return Path(args.db or os.environ.get("KEA_DB") or DEFAULT_DB)
+    return resolve_db_path(args.db)
 
 
 @st.cache_resource(show_spinner=False)
@@ -141,9 +138,6 @@ def record_correction(db: str, pmid: str, changes: dict[str, Any]) -> list[str]:
     return sorted(changes)
 
 
-def model_card(path: Path | None = None) -> dict[str, Any] | None:
-    """The classifier's model card, or None when no model has been trained yet."""
-    try:
-        return json.loads((path or MODEL_CARD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def model_card() -> dict[str, Any] | None:
+    """The classifier's model card through the query layer, or None when there is none."""
+    return query.model_card()

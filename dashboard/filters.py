@@ -12,24 +12,32 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard.fmt import pretty
+from dashboard import url
+from pipeline.labels import FILTERABLE, Label
 from pipeline.query import StudyFilter
-from pipeline.taxonomy import COMPARATORS, CONDITIONS, DESIGNS, DRUGS, OUTCOMES, ROUTES, SUBGROUPS
 
 CANON = "kea_filter"
 WRITTEN = "kea_filter_written"
 EXTRA_PARAMS = ("pmid", "sort", "page")  # page-level state kept next to the filter in the URL
 
-MULTI = {
-    "f_conditions": ("conditions", "Condition", CONDITIONS),
-    "f_subgroups": ("subgroups", "Subgroup", SUBGROUPS),
-    "f_designs": ("designs", "Design", DESIGNS),
-    "f_outcomes": ("outcomes", "Outcome", OUTCOMES),
-    "f_drugs": ("drugs", "Drug", DRUGS),
-    "f_routes": ("routes", "Route", ROUTES),
-    "f_comparators": ("comparators", "Comparator", COMPARATORS),
-}
+
+def widget_key(lab: Label) -> str:
+    """The session-state key of a label's sidebar widget ('f_' + its StudyFilter field)."""
+    return f"f_{lab.filter}"
+
+
+def value_name(lab: Label) -> Any:
+    """One vocabulary id by its display name (``Label.display`` takes a whole set value)."""
+    return lambda v: lab.values.get(v, str(v))
+
+
+# One sidebar widget per filterable label of pipeline.labels, by kind.
+MULTI: dict[str, Label] = {widget_key(lab): lab for lab in FILTERABLE if lab.has_vocabulary}
+MINIMUM: dict[str, Label] = {widget_key(lab): lab for lab in FILTERABLE if lab.kind == "integer"}
+YES_NO: dict[str, Label] = {widget_key(lab): lab for lab in FILTERABLE if lab.kind == "boolean"}
+LABEL_WIDGETS: dict[str, Label] = {**MULTI, **MINIMUM, **YES_NO}
 TRISTATE = {"any": None, "yes": True, "no": False}
+_TRI_NAME = {v: k for k, v in TRISTATE.items()}
 SCOPES = ("in_scope", "all", "off_topic")
 POPULATIONS = ("all", "human", "animal")
 
@@ -54,7 +62,7 @@ def _norm(params: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 
 def filter_from_url() -> StudyFilter:
-    return StudyFilter.from_query_params(_filter_params(_url_params()))
+    return url.from_query_params(_filter_params(_url_params()))
 
 
 def current() -> StudyFilter:
@@ -65,11 +73,11 @@ def current() -> StudyFilter:
 
 
 def _widget_values(f: StudyFilter) -> dict[str, Any]:
-    vals: dict[str, Any] = {k: list(getattr(f, field)) for k, (field, _, _) in MULTI.items()}
-    vals["f_psychotherapy"] = {None: "any", True: "yes", False: "no"}[f.psychotherapy]
-    vals["f_needs_review"] = {None: "any", True: "yes", False: "no"}[f.needs_review]
-    vals["f_retracted"] = {None: "any", True: "yes", False: "no"}[f.retracted]
-    vals["f_min_n"] = f.min_n
+    vals: dict[str, Any] = {k: list(getattr(f, lab.filter)) for k, lab in MULTI.items()}
+    vals.update({k: getattr(f, lab.filter) for k, lab in MINIMUM.items()})
+    vals.update({k: _TRI_NAME[getattr(f, lab.filter)] for k, lab in YES_NO.items()})
+    vals["f_needs_review"] = _TRI_NAME[f.needs_review]
+    vals["f_retracted"] = _TRI_NAME[f.retracted]
     vals["f_year_from"] = f.year_from
     vals["f_year_to"] = f.year_to
     vals["f_search"] = f.search or ""
@@ -86,13 +94,13 @@ def _load_widgets(f: StudyFilter, *, force: bool) -> None:
 
 def _filter_from_widgets() -> StudyFilter:
     ss = st.session_state
-    kwargs: dict[str, Any] = {field: tuple(ss[k]) for k, (field, _, _) in MULTI.items()}
+    kwargs: dict[str, Any] = {lab.filter: tuple(ss[k]) for k, lab in MULTI.items()}
+    kwargs.update({lab.filter: int(ss[k]) if ss[k] else None for k, lab in MINIMUM.items()})
+    kwargs.update({lab.filter: TRISTATE[ss[k]] for k, lab in YES_NO.items()})
     search = (ss["f_search"] or "").strip()
     kwargs.update(
-        psychotherapy=TRISTATE[ss["f_psychotherapy"]],
         needs_review=TRISTATE[ss["f_needs_review"]],
         retracted=TRISTATE[ss["f_retracted"]],
-        min_n=int(ss["f_min_n"]) if ss["f_min_n"] else None,
         year_from=int(ss["f_year_from"]) if ss["f_year_from"] else None,
         year_to=int(ss["f_year_to"]) if ss["f_year_to"] else None,
         search=search or None,
@@ -105,9 +113,9 @@ def _filter_from_widgets() -> StudyFilter:
 def sidebar() -> StudyFilter:
     """Render the filter widgets in the sidebar; return the filter and keep the URL in step."""
     canon = current()
-    url = _norm(_filter_params(_url_params()))
+    in_url = _norm(_filter_params(_url_params()))
     written = st.session_state.get(WRITTEN)
-    url_wins = bool(url) and url != written
+    url_wins = bool(in_url) and in_url != written
     if url_wins:
         canon = filter_from_url()
     _load_widgets(canon, force=url_wins)
@@ -115,22 +123,20 @@ def sidebar() -> StudyFilter:
     sb = st.sidebar
     sb.header("Filters")
     sb.text_input("Search title and abstract", key="f_search", placeholder="e.g. suicidal ideation")
-    for key, (_, label, options) in MULTI.items():
-        sb.multiselect(label, options, key=key, format_func=pretty)
+    for key, lab in MULTI.items():
+        sb.multiselect(
+            lab.title, lab.vocabulary, key=key, format_func=value_name(lab), help=lab.help
+        )
     c1, c2 = sb.columns(2)
     c1.number_input("Year from", min_value=1900, max_value=2100, step=1, key="f_year_from")
     c2.number_input("Year to", min_value=1900, max_value=2100, step=1, key="f_year_to")
-    sb.number_input("Minimum sample size", min_value=0, step=10, key="f_min_n")
-    sb.selectbox(
-        "Psychotherapy combined",
-        list(TRISTATE),
-        key="f_psychotherapy",
-        format_func=lambda v: {
-            "any": "any",
-            "yes": "with psychotherapy",
-            "no": "without psychotherapy",
-        }[v],
-    )
+    for key, lab in MINIMUM.items():
+        sb.number_input(
+            f"Minimum {lab.title.lower()}", min_value=0, step=10, key=key, help=lab.help
+        )
+    for key, lab in YES_NO.items():
+        names = {"any": "any", "yes": "yes", "no": "no"}
+        sb.selectbox(lab.title, list(TRISTATE), key=key, format_func=names.get, help=lab.help)
     sb.radio(
         "Population",
         POPULATIONS,
@@ -182,7 +188,7 @@ def _clear() -> None:
 
 def write_url(f: StudyFilter, **extra: Any) -> None:
     """Put the filter (and page state such as the open study) into the URL."""
-    params = {k: v for k, v in f.to_query_params().items() if v not in (None, "", [], ())}
+    params = {k: v for k, v in url.to_query_params(f).items() if v not in (None, "", [], ())}
     keep = {k: st.query_params.get_all(k) for k in EXTRA_PARAMS if k in st.query_params}
     for k, v in extra.items():
         if v is None:

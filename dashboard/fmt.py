@@ -14,6 +14,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline import labels
+
 RETRACTED_MARK = "⚠ RETRACTED"
 REVIEW_MARK = "⚑ check"
 VERIFIED_MARK = "✔"
@@ -21,54 +23,16 @@ VERIFIED_MARK = "✔"
 _MD_SPECIAL = set(string.punctuation)
 _UNESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
-LABEL_NAMES = {
-    "relevance": "Relevance",
-    "conditions": "Conditions",
-    "subgroups": "Subgroups",
-    "design": "Design",
-    "outcome": "Outcome",
-    "sample_size": "Sample size",
-    "drug": "Drug",
-    "routes": "Routes",
-    "comparator": "Comparator",
-    "psychotherapy": "Psychotherapy",
-}
-SET_LABELS = ("conditions", "subgroups", "routes")
-
-PRETTY = {
-    "rct": "RCT",
-    "systematic_review": "Systematic review",
-    "nonrandomized_trial": "Non-randomised trial",
-    "observational": "Observational",
-    "case_report": "Case report",
-    "review": "Review / commentary",
-    "preclinical": "Preclinical",
-    "protocol": "Protocol",
-    "depression": "Depression",
-    "ptsd": "PTSD",
-    "anxiety": "Anxiety",
-    "beneficial": "Beneficial",
-    "no_benefit": "No benefit",
-    "mixed": "Mixed",
-    "not_reported": "Not reported",
-    "trd": "TRD",
-    "in_scope": "In scope",
-    "off_topic": "Off-topic",
-    "iv": "IV",
-    "im": "IM",
-    "sc": "SC",
-    "ect": "ECT",
-}
-
 
 def pretty(value: Any) -> str:
     """A label value as people read it ('systematic_review' -> 'Systematic review')."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    s = str(value)
-    return PRETTY.get(s, s.replace("_", " ").capitalize())
+    return labels.display(value)
+
+
+def _shown(field: str, value: Any) -> str:
+    """A value by its own label's display name (falls back to any label's)."""
+    lab = labels.BY_NAME.get(field)
+    return lab.display(value) if lab is not None and not lab.is_set else pretty(value)
 
 
 def md_escape(text: str | None) -> str:
@@ -106,10 +70,11 @@ def confidence_of(confidence: dict[str, Any], field: str, value: Any = None) -> 
 
 def label_mark(field: str, value: Any, confidence: dict[str, Any], verified: Iterable[str]) -> str:
     """'RCT 93%', or 'RCT ✔' when a human verified the field."""
+    shown = _shown(field, value)
     if field in verified:
-        return f"{pretty(value)} {VERIFIED_MARK}"
+        return f"{shown} {VERIFIED_MARK}"
     p = confidence_of(confidence, field, value)
-    return pretty(value) if p is None else f"{pretty(value)} {pct(p)}"
+    return shown if p is None else f"{shown} {pct(p)}"
 
 
 def set_marks(
@@ -200,14 +165,15 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
     evidence = detail.get("evidence") or {}
     verified = set(detail.get("verified") or [])
     rows = []
-    for field, name in LABEL_NAMES.items():
+    for lab in labels.LABELS:
+        field = lab.name
         value = detail.get(field)
-        if field in SET_LABELS:
+        if lab.is_set:
             shown = (
                 ", ".join(
-                    f"{pretty(v)} ({pct(confidence_of(conf, field, v))})"
+                    f"{lab.values.get(v, pretty(v))} ({pct(confidence_of(conf, field, v))})"
                     if confidence_of(conf, field, v) is not None and field not in verified
-                    else pretty(v)
+                    else lab.values.get(v, pretty(v))
                     for v in value or []
                 )
                 or "none"
@@ -218,7 +184,7 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
                 else confidence_of(conf, field, (value or [None])[0])
             )
         else:
-            shown = pretty(value)
+            shown = lab.display(value)
             p = confidence_of(conf, field, value)
         ev = evidence.get(field)
         if isinstance(ev, list | tuple):
@@ -233,7 +199,7 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
             status = "model"
         rows.append(
             {
-                "label": name,
+                "label": lab.title,
                 "value": shown,
                 "probability": None if field in verified else p,
                 "status": status,
@@ -243,7 +209,7 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-OUTCOME_ORDER = ("beneficial", "no_benefit", "mixed", "not_reported")
+OUTCOME_ORDER = labels.VOCAB["outcome"]
 
 
 def outcome_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -348,3 +314,71 @@ def prisma_rows(flow: dict[str, Any]) -> list[dict[str, Any]]:
     for cond, n in sorted((flow.get("in_scope_by_condition") or {}).items()):
         rows.append((f"In scope: {pretty(cond)} (a study can have several)", n))
     return [{"step": s, "records": n} for s, n in rows if n is not None]
+
+
+# -- the model card (About) ---------------------------------------------------------------
+METRIC_NAMES = {
+    "f1": "F1",
+    "macro_f1": "macro-F1",
+    "micro_f1": "micro-F1",
+    "exact": "exact match",
+    "accuracy": "accuracy",
+}
+SPLIT_NAMES = {"cv": "cross-validated", "sealed": "sealed test set"}
+METRIC_COLUMNS = ("label", "metric", "value", "interval", "n", "split")
+
+
+def _num(x: Any) -> str:
+    return "—" if x is None else f"{float(x):.2f}"
+
+
+def metric_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The model card's ``metrics`` rows as the About table shows them, in registry order.
+
+    Each card row is ``{label, metric, value, ci_low, ci_high, n, split}``; a row that
+    lacks ``label``, ``metric`` or a numeric ``value`` is left out rather than guessed.
+    """
+    order = {name: i for i, name in enumerate(labels.LABEL_NAMES)}
+    rows = [
+        r
+        for r in card.get("metrics") or []
+        if isinstance(r, dict)
+        and r.get("label")
+        and r.get("metric")
+        and isinstance(r.get("value"), int | float)
+    ]
+    rows.sort(key=lambda r: (order.get(r["label"], len(order)), r.get("split") != "cv"))
+    out = []
+    for r in rows:
+        lab = labels.BY_NAME.get(r["label"])
+        lo, hi = r.get("ci_low"), r.get("ci_high")
+        out.append(
+            {
+                "label": lab.title if lab else str(r["label"]),
+                "metric": METRIC_NAMES.get(r["metric"], str(r["metric"])),
+                "value": _num(r["value"]),
+                "interval": "—" if lo is None or hi is None else f"{_num(lo)}–{_num(hi)}",
+                "n": r.get("n"),
+                "split": SPLIT_NAMES.get(r.get("split"), str(r.get("split") or "—")),
+            }
+        )
+    return out
+
+
+def review_text(review: dict[str, Any] | None) -> str | None:
+    """What the ⚑ check flag means in numbers, from the card's ``review`` block."""
+    if not review or review.get("threshold") is None:
+        return None
+    parts = [
+        f"A record is flagged **{REVIEW_MARK}** when one of its labels has a probability "
+        f"below {_num(review['threshold'])}."
+    ]
+    if review.get("flagged_share") is not None:
+        parts.append(f"That flags {pct(review['flagged_share'])} of the evaluated records.")
+    flagged, unflagged = review.get("accuracy_flagged"), review.get("accuracy_unflagged")
+    if flagged is not None and unflagged is not None:
+        parts.append(
+            f"Labels of flagged records were right {pct(flagged)} of the time, "
+            f"those of unflagged records {pct(unflagged)}: check flagged records first."
+        )
+    return " ".join(parts)

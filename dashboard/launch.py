@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import KeaError
+from pipeline.store import resolve_db_path
 
 APP = Path(__file__).resolve().parent / "app.py"
-DEFAULT_DB = "data/kea.sqlite"
 
 
 def streamlit_command(db: Path, port: int, host: str) -> list[str]:
@@ -39,7 +39,7 @@ def streamlit_command(db: Path, port: int, host: str) -> list[str]:
 
 def resolve_db(db: str | None) -> Path:
     """The store to show; a missing file is a KeaError naming the fix."""
-    path = Path(db or os.environ.get("KEA_DB") or DEFAULT_DB).resolve()
+    path = resolve_db_path(db).resolve()
     if not path.is_file():
         raise KeaError(f"database {path} does not exist: run `kea crawl` first, or pass --db PATH")
     return path

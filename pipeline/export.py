@@ -22,7 +22,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -41,8 +41,48 @@ from pipeline.query import (
     meta,
 )
 
-FORMATS = ("jsonl", "csv", "xlsx", "ris", "bibtex", "csljson")
-TEXT_FORMATS = ("jsonl", "csv", "ris", "bibtex", "csljson")
+
+@dataclass(frozen=True)
+class Format:
+    """An export format as the CLI (``--format NAME``) and the dashboard's buttons name it."""
+
+    name: str
+    title: str
+    extension: str
+    mime: str
+    what: str
+
+
+# The one list of export formats: `kea export --format` choices and the dashboard's buttons.
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format(
+            "xlsx",
+            "Excel (.xlsx)",
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "every label, fact and confidence, plus a metadata sheet",
+        ),
+        Format("csv", "CSV", "csv", "text/csv", "one row per study, every label and confidence"),
+        Format("jsonl", "JSONL", "jsonl", "application/x-ndjson", "one JSON object per study"),
+        Format(
+            "ris",
+            "RIS",
+            "ris",
+            "application/x-research-info-systems",
+            "for Zotero, EndNote, Mendeley",
+        ),
+        Format("bibtex", "BibTeX", "bib", "application/x-bibtex", "for LaTeX"),
+        Format(
+            "csljson",
+            "CSL-JSON",
+            "json",
+            "application/vnd.citationstyles.csl+json",
+            "for citation processors (Zotero, Pandoc)",
+        ),
+    )
+}
 LIST_SEPARATOR = "; "
 XLSX_CELL_LIMIT = 32_767
 NCBI_NOTICE = (

@@ -11,43 +11,25 @@ label values and appears only under ``scope="all"``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import closing
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Sequence
+from dataclasses import field, make_dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import KeaError, StoreError
+from pipeline.errors import StoreError
+from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article
-from pipeline.store import LABEL_FIELDS, decode_label_row
-from pipeline.taxonomy import (
-    COMPARATORS,
-    CONDITIONS,
-    DESIGN_RANK,
-    DESIGNS,
-    DRUGS,
-    OUTCOMES,
-    ROUTES,
-    SUBGROUPS,
-)
+from pipeline.store import decode_label_row
 
 SCOPES = ("in_scope", "off_topic", "all")
 POPULATIONS = ("all", "human", "animal")
 SORTS = ("strength", "newest", "year", "n", "relevance")
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 DOI_URL = "https://doi.org/{doi}"
-
-# The read side's indexes; store.SCHEMA creates them too, this keeps older stores fast.
-INDEXES = (
-    "CREATE INDEX IF NOT EXISTS articles_live ON articles(deleted, pmid)",
-    "CREATE INDEX IF NOT EXISTS labels_relevance_design ON labels(relevance, design)",
-    "CREATE INDEX IF NOT EXISTS crawl_runs_finished ON crawl_runs(status, finished_at)",
-)
 
 
 # -- connection ---------------------------------------------------------------------------
@@ -70,195 +52,70 @@ def connect(db_path: str | Path) -> sqlite3.Connection:
     return conn
 
 
-def ensure_indexes(db_path: str | Path) -> None:
-    """Create the read-side indexes; idempotent, for the store owner to call after writes."""
-    try:
-        with closing(sqlite3.connect(db_path, timeout=30)) as conn, conn:
-            for stmt in INDEXES:
-                conn.execute(stmt)
-            conn.execute("ANALYZE")
-    except sqlite3.Error as err:
-        raise StoreError(f"cannot add indexes to database {db_path}: {err}") from err
-
-
 # -- the filter ---------------------------------------------------------------------------
-_SET_FILTERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    # attribute: (query-param key, labels column, vocabulary)
-    "conditions": ("c", "conditions", CONDITIONS),
-    "subgroups": ("sg", "subgroups", SUBGROUPS),
-    "designs": ("d", "design", DESIGNS),
-    "outcomes": ("o", "outcome", OUTCOMES),
-    "drugs": ("dr", "drug", DRUGS),
-    "routes": ("r", "routes", ROUTES),
-    "comparators": ("cmp", "comparator", COMPARATORS),
-}
-_JSON_COLUMNS = ("conditions", "subgroups", "routes")
-_CLI_NAMES = {  # attribute -> argparse dest of kea.cli._add_filter_args
-    "conditions": "condition",
-    "subgroups": "subgroup",
-    "designs": "design",
-    "outcomes": "outcome",
-    "drugs": "drug",
-    "routes": "route",
-    "comparators": "comparator",
-}
-_TRUE = ("1", "true", "yes")
-_FALSE = ("0", "false", "no")
+FILTER_LABELS: dict[str, Label] = {lab.filter: lab for lab in FILTERABLE if lab.filter}
+"""StudyFilter field name -> the label it narrows by."""
 
 
-def _as_list(value: object) -> list[str]:
-    """Query params arrive as 'a,b', ['a', 'b'] or ['a,b']; give ['a', 'b']."""
-    if value is None:
-        return []
-    items = list(value) if isinstance(value, list | tuple) else [value]
-    return [v.strip() for item in items for v in str(item).split(",") if v.strip()]
+def _label_field(lab: Label) -> tuple[str, Any, Any]:
+    """A label's StudyFilter field: any-of tuple, minimum, or yes/no/either."""
+    assert lab.filter is not None
+    if lab.has_vocabulary:
+        return (lab.filter, tuple[str, ...], field(default=()))
+    if lab.kind == "integer":
+        return (lab.filter, int | None, field(default=None))
+    return (lab.filter, bool | None, field(default=None))
 
 
-def _last(value: object) -> str | None:
-    """The last of repeated values (a URL edited by hand may repeat a key)."""
-    if isinstance(value, list | tuple):
-        value = value[-1] if value else None
-    return None if value is None else str(value)
+_OTHER_FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("year_from", int | None, field(default=None)),
+    ("year_to", int | None, field(default=None)),
+    # FTS5 over title+abstract, always quoted (see fts_query)
+    ("search", str | None, field(default=None)),
+    # in_scope | off_topic | all (by labels.relevance)
+    ("scope", str, field(default="in_scope")),
+    # all | human | animal (animal = design preclinical)
+    ("population", str, field(default="all")),
+    ("needs_review", bool | None, field(default=None)),
+    ("retracted", bool | None, field(default=None)),  # None = both
+    ("include_deleted", bool, field(default=False)),
+)
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
+def _is_active(lab: Label, value: Any) -> bool:
+    return bool(value) if lab.has_vocabulary else value is not None
 
 
-def _bool_or_none(value: str | None) -> bool | None:
-    v = (value or "").strip().lower()
-    return True if v in _TRUE else False if v in _FALSE else None
+def _is_empty(self: Any) -> bool:
+    """True when nothing differs from the default view."""
+    return self == type(self)()
 
 
-@dataclass(frozen=True)
-class StudyFilter:
-    """What a user narrowed the evidence to; one object for the dashboard, URLs and the CLI.
+def _has_label_filter(self: Any) -> bool:
+    """Does any filter need labels (so unlabelled records cannot match)?"""
+    return (
+        any(_is_active(lab, getattr(self, name)) for name, lab in FILTER_LABELS.items())
+        or self.needs_review is not None
+        or self.population != "all"
+    )
 
-    Sets are any-of, fields are combined with AND. Label filters (sets, psychotherapy,
-    min_n, needs_review, population) never match unlabelled records, and an unknown
-    value (NULL psychotherapy, sample_size) matches neither True/False nor a minimum.
-    """
 
-    conditions: tuple[str, ...] = ()  # any-of, like every set below
-    subgroups: tuple[str, ...] = ()
-    designs: tuple[str, ...] = ()
-    outcomes: tuple[str, ...] = ()
-    drugs: tuple[str, ...] = ()
-    routes: tuple[str, ...] = ()
-    comparators: tuple[str, ...] = ()
-    psychotherapy: bool | None = None
-    min_n: int | None = None
-    year_from: int | None = None
-    year_to: int | None = None
-    search: str | None = None  # FTS5 over title+abstract, always quoted (see fts_query)
-    scope: str = "in_scope"  # in_scope | off_topic | all (by labels.relevance)
-    population: str = "all"  # all | human | animal (animal = design preclinical)
-    needs_review: bool | None = None
-    retracted: bool | None = None  # None = both
-    include_deleted: bool = False
+StudyFilter = make_dataclass(
+    "StudyFilter",
+    [*(_label_field(lab) for lab in FILTERABLE), *_OTHER_FIELDS],
+    frozen=True,
+    namespace={"is_empty": _is_empty, "has_label_filter": _has_label_filter},
+)
+StudyFilter.__module__ = __name__
+StudyFilter.__doc__ = """What a user narrowed the evidence to; one object for the dashboard, URLs and the CLI.
 
-    def is_empty(self) -> bool:
-        """True when nothing differs from the default view."""
-        return self == StudyFilter()
-
-    def has_label_filter(self) -> bool:
-        """Does any filter need labels (so unlabelled records cannot match)?"""
-        return (
-            any(getattr(self, a) for a in _SET_FILTERS)
-            or any(v is not None for v in (self.psychotherapy, self.min_n, self.needs_review))
-            or self.population != "all"
-        )
-
-    # -- URL round trip -----------------------------------------------------------------
-    def to_query_params(self) -> dict[str, str | list[str]]:
-        """Short keys, defaults left out; sets comma-joined so st.query_params.to_dict() keeps them."""
-        out: dict[str, str | list[str]] = {}
-        for attr, (key, _col, _vocab) in _SET_FILTERS.items():
-            values = getattr(self, attr)
-            if values:
-                out[key] = ",".join(values)
-        scalars = {
-            "pt": self.psychotherapy,
-            "n": self.min_n,
-            "yf": self.year_from,
-            "yt": self.year_to,
-            "q": self.search,
-            "nr": self.needs_review,
-            "ret": self.retracted,
-        }
-        for key, value in scalars.items():
-            if value is None:
-                continue
-            out[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
-        if self.scope != "in_scope":
-            out["sc"] = self.scope
-        if self.population != "all":
-            out["pop"] = self.population
-        if self.include_deleted:
-            out["del"] = "1"
-        return out
-
-    @classmethod
-    def from_query_params(cls, params: Mapping[str, str | list[str]]) -> StudyFilter:
-        """Tolerant reading of a (possibly hand-edited) URL: bad values are dropped, never raised."""
-        kw: dict[str, Any] = {}
-        for attr, (key, _col, vocab) in _SET_FILTERS.items():
-            values = [v for v in dict.fromkeys(_as_list(params.get(key))) if v in vocab]
-            if values:
-                kw[attr] = tuple(values)
-        kw["psychotherapy"] = _bool_or_none(_last(params.get("pt")))
-        kw["needs_review"] = _bool_or_none(_last(params.get("nr")))
-        kw["retracted"] = _bool_or_none(_last(params.get("ret")))
-        n = _int_or_none(_last(params.get("n")))
-        kw["min_n"] = n if n is not None and n > 0 else None
-        kw["year_from"] = _int_or_none(_last(params.get("yf")))
-        kw["year_to"] = _int_or_none(_last(params.get("yt")))
-        q = (_last(params.get("q")) or "").strip()
-        kw["search"] = q or None
-        scope = _last(params.get("sc"))
-        kw["scope"] = scope if scope in SCOPES else "in_scope"
-        pop = _last(params.get("pop"))
-        kw["population"] = pop if pop in POPULATIONS else "all"
-        kw["include_deleted"] = _bool_or_none(_last(params.get("del"))) is True
-        return cls(**kw)
-
-    # -- command line -------------------------------------------------------------------
-    @classmethod
-    def from_cli(cls, args: argparse.Namespace) -> StudyFilter:
-        """Strict reading of `kea export` flags: a value outside TAXONOMY.md is an error.
-
-        Scope: ``--all`` or no label filter at all means every stored record (issue 2:
-        `kea export --format jsonl` exports everything); any label filter means in-scope.
-        """
-        kw: dict[str, Any] = {}
-        for attr, (_key, _col, vocab) in _SET_FILTERS.items():
-            flag = _CLI_NAMES[attr]
-            values = list(dict.fromkeys(_as_list(getattr(args, flag, None))))
-            bad = [v for v in values if v not in vocab]
-            if bad:
-                raise KeaError(
-                    f"--{flag}: {', '.join(repr(b) for b in bad)} not one of {', '.join(vocab)}"
-                )
-            kw[attr] = tuple(values)
-        kw["psychotherapy"] = True if getattr(args, "psychotherapy", None) else None
-        min_n = getattr(args, "min_n", None)
-        if min_n is not None and min_n < 1:
-            raise KeaError(f"--min-n must be a positive number, not {min_n}")
-        kw["min_n"] = min_n
-        kw["year_from"] = getattr(args, "since", None)
-        kw["year_to"] = getattr(args, "until", None)
-        if kw["year_from"] and kw["year_to"] and kw["year_from"] > kw["year_to"]:
-            raise KeaError(f"--since {kw['year_from']} is after --until {kw['year_to']}")
-        search = (getattr(args, "search", None) or "").strip()
-        if search and fts_query(search) is None:
-            raise KeaError(f"--search {search!r} has no word to search for")
-        kw["search"] = search or None
-        filt = cls(**kw)
-        scope = "all" if getattr(args, "all", False) or not filt.has_label_filter() else "in_scope"
-        return replace(filt, scope=scope)
+One field per filterable label of ``pipeline.labels`` (``Label.filter``): single and set
+labels any-of (a tuple of vocabulary ids), an integer label a minimum, a boolean label
+yes/no/either (None); then the fields that are not labels. Fields are combined with
+AND. Label filters (and needs_review, population) never match unlabelled records, and
+an unknown value (NULL psychotherapy, sample_size) matches neither True/False nor a
+minimum. The URL codec lives in ``dashboard.url``, the CLI one in ``kea.filters_cli``.
+"""
 
 
 # -- SQL building -------------------------------------------------------------------------
@@ -312,23 +169,25 @@ def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
         where.append("l.design = 'preclinical'")
     elif f.population == "human":
         where.append("l.design IS NOT NULL AND l.design != 'preclinical'")
-    for attr, (_key, col, _vocab) in _SET_FILTERS.items():
-        values = getattr(f, attr)
-        if not values:
+    for name, lab in FILTER_LABELS.items():
+        value = getattr(f, name)
+        if not _is_active(lab, value):
             continue
-        if col in _JSON_COLUMNS:
+        col = f"l.{lab.name}"
+        if lab.is_set:
             where.append(
-                f"EXISTS (SELECT 1 FROM json_each(l.{col}) WHERE value IN ({_placeholders(values)}))"
+                f"EXISTS (SELECT 1 FROM json_each({col}) WHERE value IN ({_placeholders(value)}))"
             )
+            params.extend(value)
+        elif lab.has_vocabulary:
+            where.append(f"{col} IN ({_placeholders(value)})")
+            params.extend(value)
+        elif lab.kind == "integer":
+            where.append(f"{col} >= ?")  # unknown (NULL) never reaches a minimum
+            params.append(value)
         else:
-            where.append(f"l.{col} IN ({_placeholders(values)})")
-        params.extend(values)
-    if f.psychotherapy is not None:
-        where.append("l.psychotherapy = ?")  # unknown (NULL) matches neither value
-        params.append(int(f.psychotherapy))
-    if f.min_n is not None:
-        where.append("l.sample_size >= ?")
-        params.append(f.min_n)
+            where.append(f"{col} = ?")  # unknown (NULL) matches neither value
+            params.append(lab.encode(value))
     if f.year_from is not None:
         where.append("a.year >= ?")
         params.append(f.year_from)
@@ -379,12 +238,19 @@ def count_studies(conn: sqlite3.Connection, f: StudyFilter) -> int:
     return int(conn.execute(f"SELECT COUNT(*) {sql}", params).fetchone()[0])
 
 
-_LIST_COLUMNS = (
-    "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
-    " a.entrez_date, l.pmid AS label_pmid, l.relevance, l.design, l.sample_size, l.outcome,"
-    " l.conditions, l.subgroups, l.drug, l.routes, l.comparator, l.psychotherapy,"
-    " l.needs_review, l.verified, l.confidence"
+_LIST_COLUMNS = ", ".join(
+    (
+        "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
+        " a.entrez_date, l.pmid AS label_pmid",
+        *(f"l.{name}" for name in LABEL_NAMES),
+        "l.needs_review, l.verified, l.confidence",
+    )
 )
+
+
+def _unlabelled(lab: Label) -> Any:
+    """A label's value on a record the classifier has not seen."""
+    return [] if lab.is_set else None
 
 
 def _urls(pmid: object, doi: str | None) -> dict[str, str | None]:
@@ -406,16 +272,7 @@ def _list_row(row: sqlite3.Row) -> dict[str, Any]:
         "year": row["year"],
         "journal": row["journal"],
         "doi": row["doi"],
-        "relevance": lab["relevance"] if lab else None,
-        "design": lab["design"] if lab else None,
-        "sample_size": lab["sample_size"] if lab else None,
-        "outcome": lab["outcome"] if lab else None,
-        "conditions": lab["conditions"] if lab else [],
-        "subgroups": lab["subgroups"] if lab else [],
-        "drug": lab["drug"] if lab else None,
-        "routes": lab["routes"] if lab else [],
-        "comparator": lab["comparator"] if lab else None,
-        "psychotherapy": lab["psychotherapy"] if lab else None,
+        **{label.name: lab[label.name] if lab else _unlabelled(label) for label in LABELS},
         "retracted": bool(row["retracted"]),
         "needs_review": lab["needs_review"] if lab else None,
         "verified": lab["verified"] if lab else [],
@@ -524,18 +381,20 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
 def _studies_cte(f: StudyFilter) -> tuple[str, list[Any]]:
     """The filtered studies as a CTE ``fs`` with their label columns."""
     sql, params = _from_where(f)
-    cols = (
-        "a.pmid, a.year, l.relevance, l.conditions, l.subgroups, l.routes, l.design,"
-        " l.outcome, l.sample_size, l.drug, l.comparator, l.psychotherapy"
-    )
+    cols = ", ".join(("a.pmid, a.year", *(f"l.{name}" for name in LABEL_NAMES)))
     return f"WITH fs AS (SELECT {cols} {sql})", params
+
+
+_CONDITION_FILTER = BY_NAME["conditions"].filter or "conditions"
+_DESIGN_FILTER = BY_NAME["design"].filter or "designs"
 
 
 def _condition_limit(f: StudyFilter) -> tuple[str, list[Any]]:
     """When the user picked conditions, rows of other conditions would answer another question."""
-    if not f.conditions:
+    picked = getattr(f, _CONDITION_FILTER)
+    if not picked:
         return "", []
-    return f" AND c.value IN ({_placeholders(f.conditions)})", list(f.conditions)
+    return f" AND c.value IN ({_placeholders(picked)})", list(picked)
 
 
 def evidence_map(conn: sqlite3.Connection, f: StudyFilter) -> list[dict[str, Any]]:
@@ -559,10 +418,11 @@ def outcome_summary(
     ``participants`` sums sample_size (reviews report pooled participants, so rct and
     systematic_review sums can overlap); ``with_n`` says how many studies gave a size.
     """
-    chosen = tuple(d for d in designs if not f.designs or d in f.designs)
+    picked = getattr(f, _DESIGN_FILTER)
+    chosen = tuple(d for d in designs if not picked or d in picked)
     if not chosen:
         return []
-    cte, params = _studies_cte(replace(f, designs=chosen))
+    cte, params = _studies_cte(replace(f, **{_DESIGN_FILTER: chosen}))
     extra, extra_params = _condition_limit(f)
     rows = conn.execute(
         f"{cte} SELECT c.value AS condition, fs.outcome, COUNT(*) AS studies,"
@@ -585,21 +445,21 @@ def timeline(conn: sqlite3.Connection, f: StudyFilter) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-BREAKDOWN_FIELDS = {
-    "conditions": "conditions",
-    "condition": "conditions",
-    "subgroups": "subgroups",
-    "subgroup": "subgroups",
-    "routes": "routes",
-    "route": "routes",
-    "design": "design",
-    "outcome": "outcome",
-    "drug": "drug",
-    "comparator": "comparator",
-    "psychotherapy": "psychotherapy",
-    "relevance": "relevance",
-    "year": "year",
-}
+def _breakdown_fields() -> dict[str, str]:
+    """Field name -> label column: every label with a vocabulary or yes/no, sets also by
+    their singular ('condition'), and the publication year."""
+    out: dict[str, str] = {}
+    for lab in LABELS:
+        if lab.kind == "integer":
+            continue  # a count per distinct sample size answers nothing
+        out[lab.name] = lab.name
+        if lab.is_set and lab.name.endswith("s"):
+            out.setdefault(lab.name[:-1], lab.name)
+    out["year"] = "year"
+    return out
+
+
+BREAKDOWN_FIELDS = _breakdown_fields()
 
 
 def breakdown(conn: sqlite3.Connection, f: StudyFilter, field: str) -> list[dict[str, Any]]:
@@ -608,7 +468,8 @@ def breakdown(conn: sqlite3.Connection, f: StudyFilter, field: str) -> list[dict
     if col is None:
         raise ValueError(f"unknown breakdown field {field!r}; valid: {', '.join(BREAKDOWN_FIELDS)}")
     cte, params = _studies_cte(f)
-    if col in _JSON_COLUMNS:
+    lab = BY_NAME.get(col)
+    if lab is not None and lab.is_set:
         sql = (
             f"{cte} SELECT v.value AS value, COUNT(*) AS studies"
             f" FROM fs, json_each(fs.{col}) v WHERE fs.{col} IS NOT NULL"
@@ -617,9 +478,9 @@ def breakdown(conn: sqlite3.Connection, f: StudyFilter, field: str) -> list[dict
     else:
         sql = f"{cte} SELECT fs.{col} AS value, COUNT(*) AS studies FROM fs GROUP BY 1 ORDER BY 2 DESC, 1"
     out = [dict(r) for r in conn.execute(sql, params)]
-    if col == "psychotherapy":
+    if lab is not None and not lab.is_set:
         for r in out:
-            r["value"] = None if r["value"] is None else bool(r["value"])
+            r["value"] = lab.decode(r["value"])
     return out
 
 
@@ -640,7 +501,7 @@ def prisma_flow(conn: sqlite3.Connection) -> dict[str, Any]:
         "searches or crawls is stored once"
     )
     out["screened"] = out["retrieved"] - out["deleted"]
-    by_cond = {c: 0 for c in CONDITIONS}
+    by_cond = {c: 0 for c in VOCAB["conditions"]}
     for r in conn.execute(
         "SELECT c.value, COUNT(*) FROM articles a JOIN labels l ON l.pmid = a.pmid,"
         " json_each(l.conditions) c WHERE a.deleted = 0 AND l.relevance = 'in_scope'"
@@ -699,7 +560,7 @@ def iter_articles(
             yield Article.from_dict(json.loads(r["data"])), labels, bool(r["is_demo"])
 
 
-EXPORT_LABEL_FIELDS = (*LABEL_FIELDS, "confidence", "needs_review", "verified")
+EXPORT_LABEL_FIELDS = (*LABEL_NAMES, "confidence", "needs_review", "verified")
 
 
 def export_record(
@@ -741,13 +602,26 @@ def iter_export_rows(conn: sqlite3.Connection, f: StudyFilter) -> Iterator[dict[
         yield export_record(article, labels, is_demo=is_demo if demo else None)
 
 
+# -- the model card ------------------------------------------------------------------------
+def model_card() -> dict[str, Any] | None:
+    """The classifier's model card (metrics per label, review block), or None without one.
+
+    The card is the classifier's to write; the dashboard reads it only through here.
+    """
+    try:
+        from pipeline.classify.card import model_card as _card
+    except ImportError:  # the card module lands with the classifier work (issue 7)
+        return None
+    return _card()
+
+
 __all__ = [
+    "FILTER_LABELS",
     "StudyFilter",
     "breakdown",
     "connect",
     "count_studies",
     "crawl_history",
-    "ensure_indexes",
     "evidence_map",
     "export_record",
     "fts_query",
@@ -756,6 +630,7 @@ __all__ = [
     "iter_export_rows",
     "list_studies",
     "meta",
+    "model_card",
     "outcome_summary",
     "prisma_flow",
     "study_detail",

@@ -12,17 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.labels import LABELS, VOCAB, Label
 from pipeline.records import AbstractSection, Article, Author, MeshHeading
 from pipeline.store import Store, content_hash
-from pipeline.taxonomy import (
-    COMPARATORS,
-    CONDITIONS,
-    DESIGNS,
-    DRUGS,
-    OUTCOMES,
-    ROUTES,
-    SUBGROUPS,
-)
+
+CONDITIONS = VOCAB["conditions"]
+SUBGROUPS = VOCAB["subgroups"]
+DESIGNS = VOCAB["design"]
+OUTCOMES = VOCAB["outcome"]
+DRUGS = VOCAB["drug"]
+ROUTES = VOCAB["routes"]
+COMPARATORS = VOCAB["comparator"]
 
 BASE_PMID = 90_000_000
 MODEL_VERSION = "factory-1"
@@ -123,7 +123,7 @@ def _labels(a: Article, rng: random.Random) -> dict[str, Any]:
         "relevance": round(rng.uniform(0.5, 1.0), 3),
         "design": round(rng.uniform(0.3, 1.0), 3),
     }
-    return {
+    out = {
         "pmid": a.pmid,
         "model_version": MODEL_VERSION,
         "content_hash": content_hash(a),
@@ -143,6 +143,23 @@ def _labels(a: Article, rng: random.Random) -> dict[str, Any]:
         "evidence": {"design": "made-up sentence"},
         "needs_review": min(confidence.values()) < 0.5,
     }
+    for lab in LABELS:  # a label added to the registry gets values too (drawn last: the
+        if lab.name not in out:  # draws above, and so every existing store, stay the same)
+            out[lab.name] = _any_value(lab, rng)
+    return out
+
+
+def _any_value(lab: Label, rng: random.Random) -> Any:
+    """A random value a label can take, None (unknown) one time in five."""
+    if lab.is_set:
+        return sorted(rng.sample(lab.vocabulary, rng.randint(0, min(2, len(lab.vocabulary)))))
+    if rng.random() < 0.2:
+        return None
+    if lab.kind == "integer":
+        return rng.randint(1, 2000)
+    if lab.kind == "boolean":
+        return rng.random() < 0.3
+    return rng.choice(lab.vocabulary)
 
 
 def make_records(

@@ -20,8 +20,9 @@ import pytest
 import rispy
 from factories import make_store
 
-from pipeline.records import Article
+from pipeline.labels import BY_NAME
 from pipeline.query import StudyFilter, connect, count_studies
+from pipeline.records import Article
 from pipeline.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -128,7 +129,7 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             page.get_by_role("link", name="Studies").first.click()
             expect(page.get_by_text("Studies", exact=True).first).to_be_visible()
 
-            _pick(page, "Condition", "PTSD")
+            _pick(page, BY_NAME["conditions"].title, BY_NAME["conditions"].values["ptsd"])
             expect(page.get_by_text(re.compile(r"\d+ studies match"))).to_be_visible()
             _pick(page, "Design", "RCT")
             expect(page.get_by_text(f"{want:,} studies match")).to_be_visible(timeout=20_000)

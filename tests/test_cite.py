@@ -183,3 +183,16 @@ def test_bibtex_round_trip():
     assert s["title"] == r"Ketamine \& 50\% fewer \#symptoms"
     assert s["note"] == "RETRACTED"
     assert cite.to_bibtex([]) == ""
+
+
+def test_bibtex_text_is_latex_that_decodes_back():
+    title = "Kétamine & 50% in Zürich: $5 for under_scores ~ 中文"
+    odd = dataclasses.replace(ARTICLE, title=title, journal="Jöurnal #1", doi="10.1/a_b%c")
+    text = cite.to_bibtex([odd])
+    assert "K\\'etamine \\& 50\\%" in text and "\\$5" in text and "under\\_scores" in text
+    lib = bibtexparser.parse_string(text, append_middleware=[middlewares.LatexDecodingMiddleware()])
+    assert not lib.failed_blocks
+    f = {k: v.value for k, v in lib.entries[0].fields_dict.items()}
+    assert (f["title"], f["journal"]) == (title, "Jöurnal #1")
+    raw = {k: v.value for k, v in bibtexparser.parse_string(text).entries[0].fields_dict.items()}
+    assert raw["doi"] == "10.1/a_b%c", "doi is a verbatim field: never LaTeX-escaped"

@@ -21,12 +21,12 @@ from factories import make_records, make_store
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from dashboard import fmt
+from dashboard import fmt, url
 from dashboard.launch import resolve_db, streamlit_command
 from pipeline.cite import format_citation
 from pipeline.errors import KeaError
-from pipeline.records import AbstractSection, Article
 from pipeline.query import StudyFilter, connect, study_detail
+from pipeline.records import AbstractSection, Article
 from pipeline.store import Store
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
@@ -180,8 +180,8 @@ def test_retracted_and_needs_review_are_marked(
     assert row["title"].startswith(fmt.RETRACTED_MARK)
     flagged = frame[frame["status"].fillna("").str.contains(fmt.REVIEW_MARK)]
     conn = connect(store_path)
-    for url in flagged["pmid_url"]:
-        assert study_detail(conn, url.rstrip("/").rsplit("/", 1)[-1])["needs_review"]
+    for link in flagged["pmid_url"]:
+        assert study_detail(conn, link.rstrip("/").rsplit("/", 1)[-1])["needs_review"]
 
 
 def test_correction_form_writes_a_human_correction(
@@ -353,7 +353,7 @@ def test_questions_file_builds_filters() -> None:
         f = StudyFilter(
             **{k: tuple(v) if isinstance(v, list) else v for k, v in q["filter"].items()}
         )
-        assert StudyFilter.from_query_params(f.to_query_params()) == f
+        assert url.from_query_params(url.to_query_params(f)) == f
 
 
 def test_launch_command_and_missing_db(tmp_path: Path) -> None:
@@ -366,27 +366,74 @@ def test_launch_command_and_missing_db(tmp_path: Path) -> None:
     assert cmd[-2:] == ["--db", str(db.resolve())]
 
 
-def test_about_shows_model_card_metrics(
-    monkeypatch: pytest.MonkeyPatch, store_path: Path, tmp_path: Path
-) -> None:
-    from dashboard import data
+CARD = {  # the shape pipeline.classify.card.model_card() returns (issue 7)
+    "model_version": "m-1",
+    "metrics": [
+        {
+            "label": "outcome",
+            "metric": "macro_f1",
+            "value": 0.62,
+            "ci_low": 0.55,
+            "ci_high": 0.69,
+            "n": 400,
+            "split": "cv",
+        },
+        {
+            "label": "design",
+            "metric": "macro_f1",
+            "value": 0.714,
+            "ci_low": None,
+            "ci_high": None,
+            "n": 80,
+            "split": "sealed",
+        },
+        {
+            "label": "design",
+            "metric": "macro_f1",
+            "value": 0.71,
+            "ci_low": 0.66,
+            "ci_high": 0.76,
+            "n": 400,
+            "split": "cv",
+        },
+        {
+            "label": "conditions",
+            "metric": "exact",
+            "value": 0.8,
+            "ci_low": 0.75,
+            "ci_high": 0.84,
+            "n": 400,
+            "split": "cv",
+        },
+    ],
+    "review": {
+        "threshold": 0.5,
+        "flagged_share": 0.23,
+        "accuracy_flagged": 0.61,
+        "accuracy_unflagged": 0.93,
+    },
+}
 
+
+def test_about_shows_model_card_metrics(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
+    from pipeline import query
+
+    monkeypatch.setattr(query, "model_card", lambda: None)
     at = open_app(monkeypatch, store_path, "views/about.py")
-    card = tmp_path / "kea-classifier.json"
-    if not data.MODEL_CARD.exists():
-        assert any("not available" in i.value for i in at.info)
-    card.write_text(
-        json.dumps(
-            {
-                "model_version": "m-1",
-                "metrics": {"design": {"macro_f1": 0.71}, "outcome": {"macro_f1": 0.62}},
-            }
-        )
-    )
-    monkeypatch.setattr(data, "MODEL_CARD", card)
+    assert any("not available" in i.value for i in at.info)
+    assert not at.dataframe[-1].value.columns.isin(["metric"]).any()
+
+    monkeypatch.setattr(query, "model_card", lambda: CARD)
     at.run()
+    assert not at.exception
     frame = at.dataframe[-1].value
-    assert dict(zip(frame["label"], frame["macro_f1"], strict=True)) == {
-        "design": 0.71,
-        "outcome": 0.62,
-    }
+    assert list(frame.columns) == ["label", "metric", "value", "interval", "n", "split"]
+    assert frame.values.tolist() == [
+        ["Conditions", "exact match", "0.80", "0.75–0.84", 400, "cross-validated"],
+        ["Design", "macro-F1", "0.71", "0.66–0.76", 400, "cross-validated"],
+        ["Design", "macro-F1", "0.71", "—", 80, "sealed test set"],
+        ["Outcome", "macro-F1", "0.62", "0.55–0.69", 400, "cross-validated"],
+    ]
+    text = " ".join(m.value for m in at.markdown)
+    assert "below 0.50" in text and "23%" in text and "61%" in text and "93%" in text
+    assert any("m-1" in c.value for c in at.caption)

@@ -17,9 +17,9 @@ from citeproc import Citation, CitationItem, CitationStylesBibliography, formatt
 from citeproc.source.json import CiteProcJSON
 from factories import Record, make_records, write_store
 
+from kea.cli import main
 from pipeline import export, query
 from pipeline.cite import _style
-from kea.cli import main
 from pipeline.errors import ExportError
 from pipeline.query import StudyFilter
 from pipeline.store import Store

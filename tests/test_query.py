@@ -17,12 +17,14 @@ from pathlib import Path
 import pytest
 from factories import Record, make_records, write_store
 
-from pipeline import query as q
+from dashboard import url
 from kea.cli import build_parser
+from kea.filters_cli import filter_from_args
+from pipeline import query as q
 from pipeline.errors import KeaError, StoreError
+from pipeline.labels import DESIGN_RANK
 from pipeline.query import StudyFilter
 from pipeline.store import Store
-from pipeline.taxonomy import DESIGN_RANK
 
 N, SEED = 400, 7
 
@@ -399,14 +401,6 @@ def test_connect_is_read_only_and_checks_path(db, tmp_path):
         q.connect(tmp_path / "missing.sqlite")
 
 
-def test_ensure_indexes(tmp_path):
-    db = write_store(tmp_path / "k.sqlite", make_records(5, 1))
-    q.ensure_indexes(db)
-    q.ensure_indexes(db)  # idempotent
-    names = {r[0] for r in q.connect(db).execute("SELECT name FROM sqlite_master")}
-    assert {"articles_live", "labels_relevance_design"} <= names
-
-
 # -- URL and CLI round trips ----------------------------------------------------------------
 FULL = StudyFilter(
     conditions=("ptsd", "depression"),
@@ -430,19 +424,19 @@ FULL = StudyFilter(
 
 
 def test_query_params_round_trip():
-    params = FULL.to_query_params()
+    params = url.to_query_params(FULL)
     assert all(isinstance(v, str) for v in params.values())
-    assert StudyFilter.from_query_params(params) == FULL
+    assert url.from_query_params(params) == FULL
     # st.query_params.get_all() gives lists
     as_lists = {k: [v] for k, v in params.items()}
-    assert StudyFilter.from_query_params(as_lists) == FULL
-    assert StudyFilter().to_query_params() == {}
-    assert StudyFilter.from_query_params({}) == StudyFilter()
+    assert url.from_query_params(as_lists) == FULL
+    assert url.to_query_params(StudyFilter()) == {}
+    assert url.from_query_params({}) == StudyFilter()
     assert StudyFilter().is_empty() and not FULL.is_empty()
 
 
 def test_query_params_are_tolerant():
-    f = StudyFilter.from_query_params(
+    f = url.from_query_params(
         {
             "c": ["ptsd", "nonsense"],
             "d": "rct,,bogus",
@@ -466,10 +460,10 @@ def _cli(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(["export", "--format", "jsonl", *argv])
 
 
-def test_from_cli_scope_and_values():
-    assert StudyFilter.from_cli(_cli()).scope == "all"
-    assert StudyFilter.from_cli(_cli("--search", "ketamine", "--since", "2020")).scope == "all"
-    f = StudyFilter.from_cli(
+def test_filter_from_args_scope_and_values():
+    assert filter_from_args(_cli()).scope == "all"
+    assert filter_from_args(_cli("--search", "ketamine", "--since", "2020")).scope == "all"
+    f = filter_from_args(
         _cli(
             "--design",
             "rct",
@@ -484,7 +478,8 @@ def test_from_cli_scope_and_values():
     )
     assert f.scope == "in_scope" and f.designs == ("rct",)
     assert f.conditions == ("ptsd", "depression") and f.psychotherapy is True and f.min_n == 20
-    assert StudyFilter.from_cli(_cli("--design", "rct", "--all")).scope == "all"
+    assert filter_from_args(_cli("--design", "rct", "--all")).scope == "all"
+    assert filter_from_args(_cli("--no-psychotherapy")).psychotherapy is False
 
 
 @pytest.mark.parametrize(
@@ -498,6 +493,6 @@ def test_from_cli_scope_and_values():
         (("--search", '" *'), "--search"),
     ],
 )
-def test_from_cli_rejects_bad_values(argv, named):
+def test_filter_from_args_rejects_bad_values(argv, named):
     with pytest.raises(KeaError, match=re.escape(named)):
-        StudyFilter.from_cli(_cli(*argv))
+        filter_from_args(_cli(*argv))

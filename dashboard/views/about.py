@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, fmt, ui
 
 NCBI_POLICY = "https://www.ncbi.nlm.nih.gov/home/about/policies/"
 
@@ -51,49 +49,40 @@ else:
     st.info("No crawl yet: run `kea crawl`.")
 
 
-def metrics_frame(card: dict[str, Any]) -> pd.DataFrame | None:
-    """Per-label metrics from the model card, whatever nesting the trainer chose.
-
-    Looks for a dict of label -> metrics under 'metrics' (or 'per_label'/'labels'),
-    descending one level when that dict itself holds 'per_label' or 'labels'; nested
-    numbers are flattened to dotted column names.
-    """
-    metrics = card.get("metrics") or card.get("per_label") or card.get("labels")
-    if isinstance(metrics, dict):
-        metrics = metrics.get("per_label") or metrics.get("labels") or metrics
-    if not isinstance(metrics, dict) or not metrics:
-        return None
-    rows = []
-    for label, m in metrics.items():
-        if isinstance(m, dict):
-            flat = pd.json_normalize(m, sep=".").iloc[0].to_dict() if m else {}
-            keep = {k: v for k, v in flat.items() if isinstance(v, int | float | str)}
-            if keep:
-                rows.append({"label": label, **keep})
-        elif isinstance(m, int | float):
-            rows.append({"label": label, "value": m})
-    return pd.DataFrame(rows) if rows else None
-
-
 st.subheader("How good are the labels?")
 card = data.model_card()
-if card is None:
-    st.info(
-        "Classifier metrics: not available (no model card at "
-        "`pipeline/models/kea-classifier.json`)."
-    )
+rows = fmt.metric_rows(card) if card else []
+if not rows:
+    st.info("Classifier metrics: not available (the classifier has no model card yet).")
 else:
-    version = card.get("model_version") or card.get("version") or info.get("model_version")
+    version = card.get("model_version") if card else None
     st.caption(
-        f"Model {version or '(unnamed)'}; metrics from its model card "
-        "(cross-validated on the gold-labelled corpus)."
+        f"Model {version or '(unnamed)'}: how often its labels agree with people's, per label. "
+        "Cross-validated rows are scored on the gold-labelled corpus the model learnt from "
+        "(each record predicted by a model that did not see it); sealed rows on records kept "
+        "out of training. The interval is a 95% confidence interval; n is the number of "
+        "records scored."
     )
-    frame = metrics_frame(card)
-    if frame is not None:
-        st.dataframe(frame, hide_index=True, width="stretch")
-    else:
-        with st.expander("Model card"):
-            st.json(card)
+    st.dataframe(
+        pd.DataFrame(rows, columns=list(fmt.METRIC_COLUMNS)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "label": "Label",
+            "metric": "Metric",
+            "value": "Value",
+            "interval": "95% interval",
+            "n": "n",
+            "split": "Scored on",
+        },
+    )
+st.markdown(
+    f"**{fmt.REVIEW_MARK}** marks a study with at least one low-confidence label: read the "
+    "abstract before relying on it, and correct the label if it is wrong."
+)
+review = fmt.review_text(card.get("review") if card else None)
+if review:
+    st.markdown(review)
 if info.get("model_version"):
     st.caption(f"Labels in this store were made by model `{info['model_version']}`.")
 

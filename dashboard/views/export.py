@@ -7,28 +7,7 @@ from functools import partial
 import streamlit as st
 
 from dashboard import data, filters, ui
-
-FORMATS = (
-    # fmt, button label, file extension, mime type, what it is for
-    (
-        "xlsx",
-        "Excel (.xlsx)",
-        "xlsx",
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "every label, fact and confidence, plus a metadata sheet",
-    ),
-    ("csv", "CSV", "csv", "text/csv", "one row per study, every label and confidence"),
-    ("jsonl", "JSONL", "jsonl", "application/x-ndjson", "one JSON object per study"),
-    ("ris", "RIS", "ris", "application/x-research-info-systems", "for Zotero, EndNote, Mendeley"),
-    ("bibtex", "BibTeX", "bib", "application/x-bibtex", "for LaTeX"),
-    (
-        "csljson",
-        "CSL-JSON",
-        "json",
-        "application/vnd.citationstyles.csl+json",
-        "for citation processors (Zotero, Pandoc)",
-    ),
-)
+from pipeline.export import FORMATS
 
 db = ui.db()
 f = filters.sidebar()
@@ -41,20 +20,20 @@ st.markdown(
 if n == 0:
     ui.no_rows()
 
-for fmt_, label, ext, mime, what in FORMATS:
+for fmt_ in FORMATS.values():
     c1, c2 = st.columns([1, 3])
     c1.download_button(
-        label,
-        data=partial(data.export_bytes, db, fmt_, f),
-        file_name=f"kea-studies.{ext}",
-        mime=mime,
+        fmt_.title,
+        data=partial(data.export_bytes, db, fmt_.name, f),
+        file_name=f"kea-studies.{fmt_.extension}",
+        mime=fmt_.mime,
         on_click="ignore",
         disabled=n == 0,
-        key=f"dl_{fmt_}",
+        key=f"dl_{fmt_.name}",
         icon=":material/download:",
         width="stretch",
     )
-    c2.caption(what)
+    c2.caption(fmt_.what)
 st.caption(
     "The Excel file has a metadata sheet (query, crawl date, model version, filter); every "
     "tabular format carries each label, fact and its confidence."

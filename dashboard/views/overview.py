@@ -6,9 +6,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, fmt, ui
+from dashboard import data, fmt, ui, url
+from pipeline.labels import BY_NAME, DESIGN_RANK, VOCAB
 from pipeline.query import StudyFilter
-from pipeline.taxonomy import CONDITIONS, DESIGN_RANK
 
 STUDIES_PAGE = "views/studies.py"
 DESIGN_ORDER = sorted(DESIGN_RANK, key=DESIGN_RANK.get)
@@ -116,7 +116,7 @@ else:
         if c and d:
             target = StudyFilter(conditions=(c,), designs=(d,), population=population)
             st.session_state.pop("kea_filter", None)
-            st.switch_page(STUDIES_PAGE, query_params=target.to_query_params())
+            st.switch_page(STUDIES_PAGE, query_params=url.to_query_params(target))
 
     split = (
         alt.Chart(emap)
@@ -142,14 +142,14 @@ else:
 
     st.caption("Click a cell, or pick one here, to open those studies:")
     c1, c2, c3 = st.columns([1, 1, 2])
-    cond = c1.selectbox("Condition", CONDITIONS, format_func=fmt.pretty, key="ov_cond")
+    cond = c1.selectbox("Condition", VOCAB["conditions"], format_func=fmt.pretty, key="ov_cond")
     design = c2.selectbox("Design", DESIGN_ORDER, format_func=fmt.pretty, key="ov_design")
     target = StudyFilter(conditions=(cond,), designs=(design,), population=population)
     with c3:
         st.write("")
         st.page_link(
             STUDIES_PAGE,
-            query_params=target.to_query_params(),
+            query_params=url.to_query_params(target),
             icon=":material/search:",
             label=f"Open {data.count_studies(db, target):,} {fmt.pretty(design)} "
             f"studies on {fmt.pretty(cond)}",
@@ -190,8 +190,8 @@ with left:
             width="stretch",
         )
 with right:
-    for field, title in (("drug", "Drug"), ("routes", "Route")):
-        st.subheader(title)
+    for field in ("drug", "routes"):
+        st.subheader(BY_NAME[field].title)
         bd = pd.DataFrame(data.breakdown(db, base, field), columns=["value", "studies"])
         if bd.empty:
             ui.no_rows()

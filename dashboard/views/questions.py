@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, fmt, ui
+from dashboard import data, fmt, ui, url
 from pipeline.query import StudyFilter
 
 QUESTIONS = Path(__file__).resolve().parent.parent / "questions.json"
@@ -78,7 +78,7 @@ for q in load_questions():
                             STUDIES_PAGE,
                             label=fmt.md_escape(fmt.option_label(r, 70) + n),
                             query_params={
-                                **StudyFilter(designs=STRONG).to_query_params(),
+                                **url.to_query_params(StudyFilter(designs=STRONG)),
                                 "pmid": r["pmid"],
                             },
                         )
@@ -98,6 +98,6 @@ for q in load_questions():
             st.page_link(
                 STUDIES_PAGE,
                 label=label,
-                query_params=f.to_query_params(),
+                query_params=url.to_query_params(f),
                 icon=":material/search:",
             )

@@ -9,8 +9,8 @@ import streamlit as st
 
 from dashboard import data, filters, fmt, ui
 from pipeline.errors import KeaError
+from pipeline.labels import BY_NAME, LABELS, Label
 from pipeline.query import SORTS
-from pipeline.taxonomy import VOCAB
 
 PAGE_SIZE = 200
 SORT_NAMES = {
@@ -90,8 +90,11 @@ if total > len(rows):
     st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
 
 # -- open one study: click a row, or pick it below ----------------------------------------
-picked = [rows[i]["pmid"] for i in (event.selection.rows if event is not None else [])
-          if 0 <= i < len(rows)]
+picked = [
+    rows[i]["pmid"]
+    for i in (event.selection.rows if event is not None else [])
+    if 0 <= i < len(rows)
+]
 if picked and picked[0] != st.session_state.get("st_row_applied"):
     st.session_state["st_pmid"] = picked[0]  # a new row click opens that study
     st.query_params["pmid"] = picked[0]
@@ -180,9 +183,49 @@ def show_detail(pmid: str) -> None:
     correction_form(d)
 
 
-def _choice(field: str, value: Any) -> list[Any]:
-    vocab = list(VOCAB[field])
+def _choice(lab: Label, value: Any) -> list[Any]:
+    vocab = list(lab.vocabulary)
     return vocab if value in vocab else [value, *vocab]
+
+
+_TRI = {None: "not stated", True: "yes", False: "no"}
+
+
+def correction_widget(lab: Label, d: dict[str, Any]) -> Any:
+    """The form field that corrects one label, by its kind (see pipeline.labels)."""
+    key = f"fix_{d['pmid']}_{lab.name}"
+    value = d.get(lab.name)
+    if lab.is_set:
+        return sorted(
+            st.multiselect(
+                lab.title,
+                lab.vocabulary,
+                default=[v for v in value or [] if v in lab.values],
+                format_func=filters.value_name(lab),
+                key=key,
+                help=lab.help,
+            )
+        )
+    if lab.has_vocabulary:
+        opts = _choice(lab, value)
+        return st.selectbox(
+            lab.title,
+            opts,
+            index=opts.index(value),
+            format_func=lab.display,
+            key=key,
+            help=lab.help,
+        )
+    if lab.kind == "integer":
+        return st.number_input(lab.title, min_value=1, step=1, value=value, key=key, help=lab.help)
+    return st.selectbox(
+        lab.title,
+        list(_TRI),
+        index=list(_TRI).index(value),
+        format_func=_TRI.get,
+        key=key,
+        help=lab.help,
+    )
 
 
 def correction_form(d: dict[str, Any]) -> None:
@@ -195,41 +238,7 @@ def correction_form(d: dict[str, Any]) -> None:
             "Your correction is recorded as human-verified and wins over the model, "
             "also after re-classification."
         )
-        new: dict[str, Any] = {}
-        for field in ("relevance", "design", "outcome", "drug", "comparator"):
-            opts = _choice(field, d.get(field))
-            new[field] = st.selectbox(
-                fmt.LABEL_NAMES[field],
-                opts,
-                index=opts.index(d.get(field)),
-                format_func=fmt.pretty,
-                key=f"fix_{d['pmid']}_{field}",
-            )
-        for field in ("conditions", "subgroups", "routes"):
-            new[field] = sorted(
-                st.multiselect(
-                    fmt.LABEL_NAMES[field],
-                    VOCAB[field],
-                    default=[v for v in d.get(field) or [] if v in VOCAB[field]],
-                    format_func=fmt.pretty,
-                    key=f"fix_{d['pmid']}_{field}",
-                )
-            )
-        new["sample_size"] = st.number_input(
-            "Sample size",
-            min_value=1,
-            step=1,
-            value=d.get("sample_size"),
-            key=f"fix_{d['pmid']}_sample_size",
-        )
-        tri = {None: "not stated", True: "yes", False: "no"}
-        new["psychotherapy"] = st.selectbox(
-            "Combined with psychotherapy",
-            list(tri),
-            index=list(tri).index(d.get("psychotherapy")),
-            format_func=tri.get,
-            key=f"fix_{d['pmid']}_psychotherapy",
-        )
+        new = {lab.name: correction_widget(lab, d) for lab in LABELS}
         if st.form_submit_button("Save correction"):
             changes = {k: v for k, v in new.items() if v != _current(d, k)}
             if not changes:
@@ -241,16 +250,17 @@ def correction_form(d: dict[str, Any]) -> None:
                 st.error(f"Correction not saved: {err}")
                 return
             st.session_state["st_flash"] = "Saved as human-verified: " + ", ".join(
-                fmt.LABEL_NAMES[f] for f in done
+                BY_NAME[f].title for f in done
             )
             st.rerun()
 
 
 def _current(d: dict[str, Any], field: str) -> Any:
     v = d.get(field)
-    if field in fmt.SET_LABELS:
+    lab = BY_NAME[field]
+    if lab.is_set:
         return sorted(v or [])
-    if field == "sample_size" and v is not None:
+    if lab.kind == "integer" and v is not None:
         return int(v)
     return v
 
