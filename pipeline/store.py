@@ -313,8 +313,8 @@ class Store:
     ) -> int:
         with self.transaction() as c:
             cur = c.execute(
-                "INSERT INTO crawl_runs(query, eutils_url, mode, status, started_at, is_demo, since)"
-                " VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO crawl_runs(query, eutils_url, mode, status, started_at, is_demo,"
+                " since) VALUES(?,?,?,?,?,?,?)",
                 (query, eutils_url, mode, "running", time.time(), int(is_demo), since),
             )
             return int(cur.lastrowid)
@@ -322,7 +322,8 @@ class Store:
     def unfinished_run(self, query: str, eutils_url: str) -> sqlite3.Row | None:
         """The newest run for this query and server that neither completed nor was superseded."""
         return self.conn.execute(
-            "SELECT * FROM crawl_runs WHERE query=? AND eutils_url=? AND status IN ('running','failed')"
+            "SELECT * FROM crawl_runs WHERE query=? AND eutils_url=?"
+            " AND status IN ('running','failed')"
             " AND id > COALESCE((SELECT MAX(id) FROM crawl_runs WHERE query=? AND eutils_url=?"
             " AND status='completed'), 0) ORDER BY id DESC LIMIT 1",
             (query, eutils_url, query, eutils_url),
@@ -578,9 +579,13 @@ def _inspect(path: Path) -> int | None:
     """
     if not path.exists() or path.stat().st_size == 0:
         return None
+    with closing(sqlite3.connect(_ro_uri(path), uri=True)) as conn:
+        return _version(conn, path)
+
+
+def _version(conn: sqlite3.Connection, path: Path) -> int | None:
     try:
-        with closing(sqlite3.connect(_ro_uri(path), uri=True)) as conn:
-            version = schema.version_of(conn)
+        version = schema.version_of(conn)
     except ValueError as err:
         raise StoreError(f"{path} is not a kea database: {err}; kea leaves it alone") from None
     except sqlite3.DatabaseError as err:
@@ -673,19 +678,23 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     if not path.is_file():
         what = "is not a file" if path.exists() else "does not exist"
         raise StoreError(f"database {path} {what} (run `kea crawl` first)")
-    version = _inspect(path)
-    if version is None:
-        raise StoreError(f"database {path} is empty (run `kea crawl` first)")
     conn = None
     try:
         conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
+        version = _version(conn, path)
+        if version is None:
+            raise StoreError(f"database {path} is empty (run `kea crawl` first)")
         if _needs_upgrade(conn, version):
+            missing = [lab.name for lab in schema.missing_label_columns(conn)]
             conn.close()
             conn = None
             if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+                if version < schema.latest():
+                    what = f"is at schema v{version} and this kea needs v{schema.latest()}"
+                else:
+                    what = f"has no column for the label(s) {', '.join(missing)}"
                 raise StoreError(
-                    f"database {path} is at schema v{version}; this kea needs "
-                    f"v{schema.latest()} and the file is read-only here: make it writable "
+                    f"database {path} {what}, but it is read-only here: make it writable "
                     "(or copy it to a writable folder) and open it once with kea to upgrade "
                     "it (a backup copy is kept)"
                 )
@@ -696,5 +705,9 @@ def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
         if conn is not None:
             conn.close()
         raise StoreError(f"cannot read database {path}: {err}") from err
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
     conn.row_factory = sqlite3.Row
     return conn

@@ -342,7 +342,10 @@ def test_connect_readonly_refuses_an_older_read_only_store_with_how_to_upgrade(
     )
     original = v0.read_bytes()
     for opener in (connect_readonly, lambda p: Store(p, readonly=True)):
-        with pytest.raises(StoreError, match="schema v0.*make it writable"):
+        with pytest.raises(
+            StoreError,
+            match="schema v0 and this kea needs v1, but it is read-only here: make it writable",
+        ):
             opener(v0)
     assert v0.read_bytes() == original and _backups(v0) == []
 
@@ -440,3 +443,17 @@ def _article(pmid: str) -> Any:
     from pipeline.records import Article
 
     return Article(pmid=pmid, title="A fictional ketamine record", revised_date="2024-01-01")
+
+
+def test_connect_readonly_names_missing_label_columns_of_a_read_only_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = tmp_path / "kea.sqlite"
+    Store(p).close()
+    lab = _register_extra(monkeypatch)
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda q, mode: False if mode & os.W_OK else real_access(q, mode)
+    )
+    with pytest.raises(StoreError, match=f"no column for the label\\(s\\) {lab.name}, but it is"):
+        connect_readonly(p)
