@@ -2,6 +2,12 @@
 
 Everything that must survive a crash is written in the same transaction as
 the records it describes, so a crawl killed at any point resumes exactly.
+
+The schema, its version and its migrations live in ``pipeline.schema`` (how to add a
+migration is written there); the label columns and their encoding come from the
+registry, ``pipeline.labels``. Opening recognises a kea store by its application id
+(or, for the 0.1 release, its tables), upgrades an older one after a backup copy, and
+refuses anything else without writing a byte.
 """
 
 from __future__ import annotations
