@@ -27,3 +27,7 @@ class ModelError(KeaError):
 
 class ExportError(KeaError):
     """An export was asked for in a format or with filters we cannot honour."""
+
+
+class LabelValueError(KeaError, ValueError):
+    """A label name or value that the registry does not allow (a correction, a gold file)."""

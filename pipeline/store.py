@@ -2,6 +2,12 @@
 
 Everything that must survive a crash is written in the same transaction as
 the records it describes, so a crawl killed at any point resumes exactly.
+
+The schema, its version and its migrations live in ``pipeline.schema`` (how to add a
+migration is written there); the label columns and their encoding come from the
+registry, ``pipeline.labels``. Opening recognises a kea store by its application id
+(or, for the 0.1 release, its tables), upgrades an older one after a backup copy, and
+refuses anything else without writing a byte.
 """
 
 from __future__ import annotations
@@ -11,13 +17,16 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import StoreError
+from pipeline import labels as label_registry
+from pipeline import schema
+from pipeline.errors import LabelValueError, StoreError
 from pipeline.records import Article
 
 DEFAULT_DB = "data/kea.sqlite"
@@ -33,135 +42,6 @@ def resolve_db_path(path: str | os.PathLike[str] | None = None) -> Path:
     chosen = path if path is not None else os.environ.get("KEA_DB") or DEFAULT_DB
     return Path(chosen)
 
-# Label fields as TAXONOMY.md names them; set-valued ones are stored as JSON arrays.
-LABEL_FIELDS = (
-    "relevance",
-    "conditions",
-    "subgroups",
-    "design",
-    "outcome",
-    "sample_size",
-    "drug",
-    "routes",
-    "comparator",
-    "psychotherapy",
-)
-SET_FIELDS = ("conditions", "subgroups", "routes")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS articles (
-    pmid INTEGER PRIMARY KEY,
-    version INTEGER NOT NULL DEFAULT 1,
-    title TEXT,
-    abstract TEXT,
-    doi TEXT,
-    pmcid TEXT,
-    journal TEXT,
-    journal_iso TEXT,
-    year INTEGER,
-    pub_date TEXT,
-    entrez_date TEXT,
-    revised_date TEXT,
-    language TEXT,
-    first_author TEXT,
-    retracted INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    is_demo INTEGER NOT NULL DEFAULT 0,
-    data TEXT,
-    content_hash TEXT,
-    fetched_at REAL,
-    run_id INTEGER
-);
-CREATE INDEX IF NOT EXISTS articles_year ON articles(year);
-CREATE INDEX IF NOT EXISTS articles_entrez ON articles(entrez_date);
-CREATE INDEX IF NOT EXISTS articles_live ON articles(deleted, pmid);
-
-CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
-    title, abstract, content='articles', content_rowid='pmid',
-    tokenize='porter unicode61'
-);
-CREATE TRIGGER IF NOT EXISTS articles_ai AFTER INSERT ON articles BEGIN
-  INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.pmid, new.title, new.abstract);
-END;
-CREATE TRIGGER IF NOT EXISTS articles_ad AFTER DELETE ON articles BEGIN
-  INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
-  VALUES ('delete', old.pmid, old.title, old.abstract);
-END;
-CREATE TRIGGER IF NOT EXISTS articles_au AFTER UPDATE OF title, abstract ON articles BEGIN
-  INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
-  VALUES ('delete', old.pmid, old.title, old.abstract);
-  INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.pmid, new.title, new.abstract);
-END;
-
-CREATE TABLE IF NOT EXISTS crawl_runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    query TEXT NOT NULL,
-    eutils_url TEXT NOT NULL,
-    mode TEXT NOT NULL,            -- full | incremental
-    status TEXT NOT NULL,          -- running | completed | failed
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    since TEXT,                    -- watermark used by an incremental run
-    total INTEGER,                 -- records the searches asked us to fetch
-    fetched INTEGER NOT NULL DEFAULT 0,
-    new INTEGER NOT NULL DEFAULT 0,
-    updated INTEGER NOT NULL DEFAULT 0,
-    unchanged INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    missing INTEGER NOT NULL DEFAULT 0,
-    requests INTEGER NOT NULL DEFAULT 0,
-    is_demo INTEGER NOT NULL DEFAULT 0,
-    error TEXT
-);
-
--- The PMIDs a run must fetch. Written once after the searches, ticked off in the
--- same transaction that stores each batch: the resume point of a killed crawl.
-CREATE TABLE IF NOT EXISTS crawl_targets (
-    run_id INTEGER NOT NULL,
-    pmid INTEGER NOT NULL,
-    done INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (run_id, pmid)
-) WITHOUT ROWID;
-
-CREATE TABLE IF NOT EXISTS labels (
-    pmid INTEGER PRIMARY KEY,
-    model_version TEXT,
-    content_hash TEXT,
-    relevance TEXT,
-    conditions TEXT,      -- JSON array
-    subgroups TEXT,       -- JSON array
-    design TEXT,
-    outcome TEXT,
-    sample_size INTEGER,
-    drug TEXT,
-    routes TEXT,          -- JSON array
-    comparator TEXT,
-    psychotherapy INTEGER,
-    confidence TEXT,      -- JSON {field or field:value: probability}
-    evidence TEXT,        -- JSON {field: sentence or terms}
-    needs_review INTEGER NOT NULL DEFAULT 0,
-    verified TEXT,        -- JSON array of human-verified fields
-    classified_at REAL
-);
-CREATE INDEX IF NOT EXISTS labels_design ON labels(design);
-CREATE INDEX IF NOT EXISTS labels_relevance ON labels(relevance);
-CREATE INDEX IF NOT EXISTS labels_relevance_design ON labels(relevance, design);
-
-CREATE TABLE IF NOT EXISTS corrections (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    pmid INTEGER NOT NULL,
-    field TEXT NOT NULL,
-    value TEXT,           -- JSON
-    source TEXT,          -- cli | dashboard
-    created_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS corrections_pmid ON corrections(pmid);
-
-CREATE INDEX IF NOT EXISTS crawl_runs_finished ON crawl_runs(status, finished_at);
-
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-"""
-
 
 @dataclass
 class UpsertResult:
@@ -174,8 +54,13 @@ class UpsertResult:
 def content_hash(article: Article) -> str:
     """Hash of what the classifier reads, so labels are redone only when it changes."""
     payload = json.dumps(
-        [article.title, article.abstract, article.publication_types, article.mesh_terms,
-         article.keywords],
+        [
+            article.title,
+            article.abstract,
+            article.publication_types,
+            article.mesh_terms,
+            article.keywords,
+        ],
         ensure_ascii=False,
     )
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
@@ -186,29 +71,47 @@ def _revision_key(revised: str | None, version: int | None) -> tuple[str, int]:
 
 
 class Store:
-    """The one door to the SQLite file. Open with ``Store(path)``; use as a context manager."""
+    """The one door to the SQLite file. Open with ``Store(path)``; use as a context manager.
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, readonly: bool = False):
+    Opening for writing creates a missing file at the latest schema (unless
+    ``create=False``) and upgrades an older kea store in place, a backup first (see
+    ``pipeline.schema``). ``readonly=True`` opens as ``connect_readonly`` does. Files that
+    are not kea stores, and stores from a newer kea, are refused and left untouched.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        readonly: bool = False,
+        create: bool = True,
+    ):
         self.path = resolve_db_path(path)
         self.readonly = readonly
+        self.backup_path: Path | None = None  # set when this open upgraded the store
+        if readonly:
+            self.conn = connect_readonly(self.path)
+            return
+        if not create and not self.path.exists():
+            raise StoreError(f"database {self.path} does not exist (run `kea crawl` first)")
         try:
-            if readonly:
-                if not self.path.exists():
-                    raise StoreError(f"database {self.path} does not exist (run `kea crawl` first)")
-                self.conn = sqlite3.connect(
-                    self.path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
-                )
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                if self.path.exists() and not os.access(self.path, os.W_OK):
-                    raise StoreError(f"database {self.path} is not writable")
-                if not os.access(self.path.parent, os.W_OK):
-                    raise StoreError(f"database folder {self.path.parent} is not writable")
-                self.conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.path.exists() and not os.access(self.path, os.W_OK):
+                raise StoreError(f"database {self.path} is not writable")
+            if not os.access(self.path.parent, os.W_OK):
+                raise StoreError(f"database folder {self.path.parent} is not writable")
+            version = _inspect(self.path)  # refuses non-kea and newer files before any write
+            self.conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            try:
+                if version is None:
+                    _run_locked(self.conn, self.path, _create)
+                elif _needs_upgrade(self.conn, version):
+                    self.backup_path = _run_locked(self.conn, self.path, _upgrade)
                 self.conn.execute("PRAGMA journal_mode=WAL")
                 self.conn.execute("PRAGMA synchronous=NORMAL")
-                self.conn.executescript(SCHEMA)
-                self.conn.commit()
+            except BaseException:
+                self.conn.close()
+                raise
         except sqlite3.Error as err:
             raise StoreError(f"cannot open database {self.path}: {err}") from err
         except OSError as err:
@@ -305,12 +208,30 @@ class Store:
                     res.new += 1
                 existing[pmid] = (a.revised_date, a.version, data, 0)  # a repeat in one batch
                 first = a.authors[0].display if a.authors else None
-                rows.append((
-                    pmid, a.version, a.title, a.abstract, a.doi, a.pmcid, a.journal,
-                    a.journal_iso, a.pub_year, a.pub_date, a.entrez_date, a.revised_date,
-                    a.language, first, int(a.retracted), int(is_demo), data,
-                    content_hash(a), now, run_id,
-                ))
+                rows.append(
+                    (
+                        pmid,
+                        a.version,
+                        a.title,
+                        a.abstract,
+                        a.doi,
+                        a.pmcid,
+                        a.journal,
+                        a.journal_iso,
+                        a.pub_year,
+                        a.pub_date,
+                        a.entrez_date,
+                        a.revised_date,
+                        a.language,
+                        first,
+                        int(a.retracted),
+                        int(is_demo),
+                        data,
+                        content_hash(a),
+                        now,
+                        run_id,
+                    )
+                )
             c.executemany(
                 """INSERT INTO articles(pmid, version, title, abstract, doi, pmcid, journal,
                     journal_iso, year, pub_date, entrez_date, revised_date, language,
@@ -331,9 +252,7 @@ class Store:
             )
             for d in deleted_pmids:
                 pmid = int(d)
-                cur = c.execute(
-                    "UPDATE articles SET deleted=1 WHERE pmid=? AND deleted=0", (pmid,)
-                )
+                cur = c.execute("UPDATE articles SET deleted=1 WHERE pmid=? AND deleted=0", (pmid,))
                 res.deleted += cur.rowcount
                 if run_id is not None:
                     c.execute(
@@ -343,8 +262,14 @@ class Store:
                 c.execute(
                     "UPDATE crawl_runs SET fetched=fetched+?, new=new+?, updated=updated+?, "
                     "unchanged=unchanged+?, deleted=deleted+? WHERE id=?",
-                    (res.new + res.updated + res.unchanged, res.new, res.updated,
-                     res.unchanged, res.deleted, run_id),
+                    (
+                        res.new + res.updated + res.unchanged,
+                        res.new,
+                        res.updated,
+                        res.unchanged,
+                        res.deleted,
+                        run_id,
+                    ),
                 )
         return res
 
@@ -370,7 +295,9 @@ class Store:
     def max_date(self, column: str) -> str | None:
         if column not in ("entrez_date", "revised_date"):
             raise ValueError(column)
-        return self.conn.execute(f"SELECT MAX({column}) FROM articles WHERE is_demo=0").fetchone()[0]
+        return self.conn.execute(f"SELECT MAX({column}) FROM articles WHERE is_demo=0").fetchone()[
+            0
+        ]
 
     def years(self) -> list[tuple[int | None, int]]:
         return [
@@ -381,12 +308,19 @@ class Store:
         ]
 
     # -- crawl runs and targets --------------------------------------------
-    def start_run(self, query: str, eutils_url: str, mode: str, *, is_demo: bool = False,
-                  since: str | None = None) -> int:
+    def start_run(
+        self,
+        query: str,
+        eutils_url: str,
+        mode: str,
+        *,
+        is_demo: bool = False,
+        since: str | None = None,
+    ) -> int:
         with self.transaction() as c:
             cur = c.execute(
-                "INSERT INTO crawl_runs(query, eutils_url, mode, status, started_at, is_demo, since)"
-                " VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO crawl_runs(query, eutils_url, mode, status, started_at, is_demo,"
+                " since) VALUES(?,?,?,?,?,?,?)",
                 (query, eutils_url, mode, "running", time.time(), int(is_demo), since),
             )
             return int(cur.lastrowid)
@@ -394,7 +328,8 @@ class Store:
     def unfinished_run(self, query: str, eutils_url: str) -> sqlite3.Row | None:
         """The newest run for this query and server that neither completed nor was superseded."""
         return self.conn.execute(
-            "SELECT * FROM crawl_runs WHERE query=? AND eutils_url=? AND status IN ('running','failed')"
+            "SELECT * FROM crawl_runs WHERE query=? AND eutils_url=?"
+            " AND status IN ('running','failed')"
             " AND id > COALESCE((SELECT MAX(id) FROM crawl_runs WHERE query=? AND eutils_url=?"
             " AND status='completed'), 0) ORDER BY id DESC LIMIT 1",
             (query, eutils_url, query, eutils_url),
@@ -440,7 +375,16 @@ class Store:
         return int(row[0]), int(row[1])
 
     def update_run(self, run_id: int, **fields: Any) -> None:
-        allowed = {"status", "finished_at", "total", "missing", "requests", "error", "since", "mode"}
+        allowed = {
+            "status",
+            "finished_at",
+            "total",
+            "missing",
+            "requests",
+            "error",
+            "since",
+            "mode",
+        }
         bad = set(fields) - allowed
         if bad:
             raise ValueError(f"unknown run fields: {sorted(bad)}")
@@ -472,74 +416,117 @@ class Store:
             out.setdefault(pmid, {})[field_] = json.loads(value)
         return out
 
-    def add_correction(self, pmid: int | str, field_: str, value: Any, source: str = "cli") -> None:
-        """Record a human correction and apply it to the stored labels at once."""
-        if field_ not in LABEL_FIELDS:
-            raise ValueError(f"unknown label field {field_!r}; valid: {', '.join(LABEL_FIELDS)}")
+    def add_correction(
+        self,
+        pmid: int | str,
+        field_: str,
+        value: Any,
+        source: str = "cli",
+        author: str | None = None,
+    ) -> None:
+        """Record a human correction and apply it to the stored labels at once.
+
+        ``value`` must be valid for the label (``Label.check``); ``author`` says who made it.
+        """
+        lab = label_registry.BY_NAME.get(field_)
+        if lab is None:
+            raise LabelValueError(
+                f"unknown label {field_!r}; valid: {', '.join(label_registry.LABEL_NAMES)}"
+            )
+        try:
+            value = lab.check(value)
+        except ValueError as err:
+            raise LabelValueError(f"cannot correct PMID {pmid}: {err}") from None
         pmid = int(pmid)
         if self.conn.execute("SELECT 1 FROM articles WHERE pmid=?", (pmid,)).fetchone() is None:
             raise StoreError(f"PMID {pmid} is not in the database {self.path}")
         with self.transaction() as c:
             c.execute(
-                "INSERT INTO corrections(pmid, field, value, source, created_at) VALUES(?,?,?,?,?)",
-                (pmid, field_, json.dumps(value), source, time.time()),
+                "INSERT INTO corrections(pmid, field, value, source, created_at, author)"
+                " VALUES(?,?,?,?,?,?)",
+                (pmid, field_, json.dumps(value), source, time.time(), author),
             )
-            row = c.execute("SELECT verified FROM labels WHERE pmid=?", (pmid,)).fetchone()
+            row = c.execute(
+                "SELECT verified, review, needs_review FROM labels WHERE pmid=?", (pmid,)
+            ).fetchone()
             if row is None:
                 c.execute("INSERT INTO labels(pmid, verified) VALUES(?, '[]')", (pmid,))
-                verified: list[str] = []
-            else:
-                verified = json.loads(row[0] or "[]")
+                row = ("[]", None, 0)
+            verified = json.loads(row[0] or "[]")
             if field_ not in verified:
                 verified.append(field_)
-            stored = json.dumps(value) if field_ in SET_FIELDS else value
-            if field_ == "psychotherapy" and value is not None:
-                stored = int(bool(value))
+            review = None if row[1] is None else json.loads(row[1])
+            if review is not None:
+                review = sorted(set(review) - {field_})
+                needs_review = bool(review)
+            else:  # no per-label flags recorded: as save_labels, a human has now looked
+                needs_review = False
             c.execute(
-                f"UPDATE labels SET {field_}=?, verified=? WHERE pmid=?",
-                (stored, json.dumps(verified), pmid),
+                f"UPDATE labels SET {lab.name}=?, verified=?, review=?, needs_review=?"
+                " WHERE pmid=?",
+                (
+                    lab.encode(value),
+                    json.dumps(verified),
+                    None if review is None else json.dumps(review),
+                    int(needs_review),
+                    pmid,
+                ),
             )
 
     def save_labels(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Store classifier output; human corrections win over predictions field by field.
+        """Store classifier output; human corrections win over predictions label by label.
 
-        Each row: pmid, model_version, content_hash, every LABEL_FIELDS value,
-        confidence (dict), evidence (dict), needs_review (bool).
+        Each row: pmid, model_version, content_hash, a value per registry label,
+        confidence (dict), evidence (dict), needs_review (bool) and review_fields (the
+        labels that need review; the human-corrected ones are dropped from it).
         """
         corrections = self.all_corrections()
         n = 0
         now = time.time()
+        names = [lab.name for lab in label_registry.LABELS]
+        cols = [
+            "pmid",
+            "model_version",
+            "content_hash",
+            *names,
+            "confidence",
+            "evidence",
+            "needs_review",
+            "review",
+            "verified",
+            "classified_at",
+        ]
+        sql = (
+            f"INSERT INTO labels({', '.join(cols)}) VALUES({', '.join('?' * len(cols))}) "
+            "ON CONFLICT(pmid) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in cols[1:])
+        )
         with self.transaction() as c:
             for r in rows:
                 pmid = int(r["pmid"])
                 fix = corrections.get(pmid, {})
-                vals = {f: fix.get(f, r.get(f)) for f in LABEL_FIELDS}
-                for f in SET_FIELDS:
-                    vals[f] = json.dumps(sorted(vals[f] or []))
-                if vals["psychotherapy"] is not None:
-                    vals["psychotherapy"] = int(bool(vals["psychotherapy"]))
+                values = [
+                    lab.encode(fix[lab.name] if lab.name in fix else r.get(lab.name))
+                    for lab in label_registry.LABELS
+                ]
+                if "review_fields" in r:
+                    review: str | None = json.dumps(
+                        sorted(set(r["review_fields"] or ()) - set(fix))
+                    )
+                else:
+                    review = None
                 c.execute(
-                    """INSERT INTO labels(pmid, model_version, content_hash, relevance, conditions,
-                        subgroups, design, outcome, sample_size, drug, routes, comparator,
-                        psychotherapy, confidence, evidence, needs_review, verified, classified_at)
-                       VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
-                       ON CONFLICT(pmid) DO UPDATE SET model_version=excluded.model_version,
-                        content_hash=excluded.content_hash, relevance=excluded.relevance,
-                        conditions=excluded.conditions, subgroups=excluded.subgroups,
-                        design=excluded.design, outcome=excluded.outcome,
-                        sample_size=excluded.sample_size, drug=excluded.drug,
-                        routes=excluded.routes, comparator=excluded.comparator,
-                        psychotherapy=excluded.psychotherapy, confidence=excluded.confidence,
-                        evidence=excluded.evidence, needs_review=excluded.needs_review,
-                        verified=excluded.verified, classified_at=excluded.classified_at""",
+                    sql,
                     (
-                        pmid, r.get("model_version"), r.get("content_hash"),
-                        vals["relevance"], vals["conditions"], vals["subgroups"], vals["design"],
-                        vals["outcome"], vals["sample_size"], vals["drug"], vals["routes"],
-                        vals["comparator"], vals["psychotherapy"],
-                        json.dumps(r.get("confidence") or {}), json.dumps(r.get("evidence") or {}),
+                        pmid,
+                        r.get("model_version"),
+                        r.get("content_hash"),
+                        *values,
+                        json.dumps(r.get("confidence") or {}),
+                        json.dumps(r.get("evidence") or {}),
                         int(_needs_review(r, fix)),
-                        json.dumps(sorted(fix)), now,
+                        review,
+                        json.dumps(sorted(fix)),
+                        now,
                     ),
                 )
                 n += 1
@@ -569,19 +556,164 @@ def _needs_review(row: dict[str, Any], fix: dict[str, Any]) -> bool:
 
 
 def decode_label_row(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
-    """A labels row as TAXONOMY-named Python values."""
+    """A labels row as registry-named Python values.
+
+    ``review`` is the list of labels that need review, or None when the row was written
+    before per-label flags existed (schema v0); ``needs_review`` says whether any does.
+    """
     d = dict(row)
-    out: dict[str, Any] = {}
-    for f in LABEL_FIELDS:
-        v = d.get(f)
-        if f in SET_FIELDS:
-            v = json.loads(v) if v else []
-        elif f == "psychotherapy" and v is not None:
-            v = bool(v)
-        out[f] = v
+    out: dict[str, Any] = {lab.name: lab.decode(d.get(lab.name)) for lab in label_registry.LABELS}
     out["confidence"] = json.loads(d.get("confidence") or "{}")
     out["evidence"] = json.loads(d.get("evidence") or "{}")
     out["needs_review"] = bool(d.get("needs_review"))
+    out["review"] = None if d.get("review") is None else json.loads(d["review"])
     out["verified"] = json.loads(d.get("verified") or "[]")
     out["model_version"] = d.get("model_version")
     return out
+
+
+# -- opening: what a file is, creating, upgrading ----------------------------------------
+def _ro_uri(path: Path) -> str:
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def _inspect(path: Path) -> int | None:
+    """The kea schema version of the file at ``path`` (None: missing or empty), read-only.
+
+    Refuses, with one line and without writing a byte, a file that is not SQLite, a SQLite
+    file that is not a kea store, and a store from a newer kea.
+    """
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with closing(sqlite3.connect(_ro_uri(path), uri=True)) as conn:
+        return _version(conn, path)
+
+
+def _version(conn: sqlite3.Connection, path: Path) -> int | None:
+    try:
+        version = schema.version_of(conn)
+    except ValueError as err:
+        raise StoreError(f"{path} is not a kea database: {err}; kea leaves it alone") from None
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{path} is not a kea database ({err}); kea leaves it alone") from None
+    if version is not None and version > schema.latest():
+        raise StoreError(
+            f"database {path} has schema version {version}, newer than this kea knows "
+            f"({schema.latest()}): upgrade kea to open it (the file was not changed)"
+        )
+    return version
+
+
+def _needs_upgrade(conn: sqlite3.Connection, version: int) -> bool:
+    return version < schema.latest() or bool(schema.missing_label_columns(conn))
+
+
+def _run_locked(
+    conn: sqlite3.Connection, path: Path, step: Callable[[sqlite3.Connection, Path], Any]
+) -> Any:
+    """Run a schema step in one write transaction; on any error nothing is changed."""
+    conn.isolation_level = None  # explicit BEGIN/COMMIT: DDL and PRAGMAs stay in the transaction
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            out = step(conn, path)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = ""
+    return out
+
+
+def _create(conn: sqlite3.Connection, path: Path) -> None:
+    if schema.version_of(conn) is not None:  # another process created it meanwhile
+        return _upgrade(conn, path)
+    schema.create(conn)
+    return None
+
+
+def _upgrade(conn: sqlite3.Connection, path: Path) -> Path | None:
+    """Migrate an older store to the latest schema; the backup's path if one was taken.
+
+    Runs inside ``_run_locked``'s transaction, so the version is read again under the lock
+    (another process may have upgraded the store meanwhile).
+    """
+    old = schema.version_of(conn)
+    assert old is not None
+    backup = None
+    if old < schema.latest():
+        backup = _backup(path, old)
+        step = old
+        try:
+            for step in range(old, schema.latest()):
+                schema.MIGRATIONS[step](conn)
+            conn.execute(f"PRAGMA user_version = {schema.latest()}")
+        except Exception as err:
+            raise StoreError(
+                f"upgrading database {path} from schema v{step} to v{step + 1} failed "
+                f"({err}); nothing was changed, and a copy is at {backup}"
+            ) from err
+    schema.add_label_columns(conn)
+    return backup
+
+
+def _backup(path: Path, version: int) -> Path:
+    """Copy the store with SQLite's backup API (consistent even mid-WAL) before a migration."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.bak-v{version}-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.bak-v{version}-{stamp}-{n}")
+    with (
+        closing(sqlite3.connect(_ro_uri(path), uri=True)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+    return target
+
+
+def connect_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """A read-only connection to a kea store at the latest schema (dashboard, exports).
+
+    Never creates a file. An older store is first upgraded through ``Store`` (backup
+    taken) when the file is writable; if it is not, the error says how to upgrade it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is not a file" if path.exists() else "does not exist"
+        raise StoreError(f"database {path} {what} (run `kea crawl` first)")
+    conn = None
+    try:
+        conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
+        version = _version(conn, path)
+        if version is None:
+            raise StoreError(f"database {path} is empty (run `kea crawl` first)")
+        if _needs_upgrade(conn, version):
+            missing = [lab.name for lab in schema.missing_label_columns(conn)]
+            conn.close()
+            conn = None
+            if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+                if version < schema.latest():
+                    what = f"is at schema v{version} and this kea needs v{schema.latest()}"
+                else:
+                    what = f"has no column for the label(s) {', '.join(missing)}"
+                raise StoreError(
+                    f"database {path} {what}, but it is read-only here: make it writable "
+                    "(or copy it to a writable folder) and open it once with kea to upgrade "
+                    "it (a backup copy is kept)"
+                )
+            Store(path).close()
+            conn = sqlite3.connect(_ro_uri(path), uri=True, check_same_thread=False)
+        conn.execute("SELECT 1 FROM articles LIMIT 1")
+    except sqlite3.Error as err:
+        if conn is not None:
+            conn.close()
+        raise StoreError(f"cannot read database {path}: {err}") from err
+    except StoreError:
+        if conn is not None:
+            conn.close()
+        raise
+    conn.row_factory = sqlite3.Row
+    return conn

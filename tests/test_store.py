@@ -12,10 +12,17 @@ from pipeline.records import AbstractSection, Article, Author
 from pipeline.store import Store
 
 
-def art(pmid: str, title: str = "Ketamine for fictional depression", revised: str = "2024-01-01",
-        abstract: str = "A fictional abstract about esketamine nasal spray.") -> Article:
+def art(
+    pmid: str,
+    title: str = "Ketamine for fictional depression",
+    revised: str = "2024-01-01",
+    abstract: str = "A fictional abstract about esketamine nasal spray.",
+) -> Article:
     return Article(
-        pmid=pmid, title=title, revised_date=revised, pub_year=2024,
+        pmid=pmid,
+        title=title,
+        revised_date=revised,
+        pub_year=2024,
         abstract_sections=[AbstractSection(abstract, "RESULTS", "RESULTS")],
         authors=[Author(last_name="Doe", initials="J"), Author(collective_name="KEA Group")],
     )
@@ -70,10 +77,19 @@ def test_missing_values_are_none(tmp_db: Path) -> None:
 def test_corrections_win_and_survive_relabelling(tmp_db: Path) -> None:
     with Store(tmp_db) as s:
         s.upsert_batch([art("1")])
-        pred = {"pmid": "1", "model_version": "m1", "relevance": "in_scope",
-                "conditions": ["depression"], "design": "review", "outcome": "not_reported",
-                "routes": [], "subgroups": [], "confidence": {"design": 0.4},
-                "needs_review": True, "review_fields": ["design"]}
+        pred = {
+            "pmid": "1",
+            "model_version": "m1",
+            "relevance": "in_scope",
+            "conditions": ["depression"],
+            "design": "review",
+            "outcome": "not_reported",
+            "routes": [],
+            "subgroups": [],
+            "confidence": {"design": 0.4},
+            "needs_review": True,
+            "review_fields": ["design"],
+        }
         s.save_labels([pred])
         s.add_correction("1", "design", "rct")
         lab = s.get_labels("1")
@@ -93,8 +109,10 @@ def test_unlabelled_tracks_model_and_content(tmp_db: Path) -> None:
         s.upsert_batch([art("1"), art("2")])
         from pipeline.store import content_hash
 
-        rows = [{"pmid": a.pmid, "model_version": "m1", "content_hash": content_hash(a)}
-                for a in s.iter_articles()]
+        rows = [
+            {"pmid": a.pmid, "model_version": "m1", "content_hash": content_hash(a)}
+            for a in s.iter_articles()
+        ]
         s.save_labels(rows)
         assert list(s.unlabelled("m1")) == []
         assert len(list(s.unlabelled("m2"))) == 2
@@ -113,3 +131,73 @@ def test_unwritable_path_is_a_clear_error(tmp_path: Path) -> None:
         ro.chmod(0o500)
         with pytest.raises(StoreError, match="not writable"):
             Store(ro / "kea.sqlite")
+
+
+def test_review_flags_are_per_label_and_cleared_by_corrections(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1"), art("2")])
+        pred = {
+            "pmid": "1",
+            "model_version": "m1",
+            "design": "review",
+            "outcome": "mixed",
+            "needs_review": True,
+            "review_fields": ["outcome", "design"],
+        }
+        s.save_labels([pred, {"pmid": "2", "model_version": "m1", "design": "rct"}])
+        lab = s.get_labels("1")
+        assert lab["review"] == ["design", "outcome"] and lab["needs_review"] is True
+        assert s.get_labels("2")["review"] is None  # no per-label flags given
+        s.add_correction("1", "design", "rct")
+        lab = s.get_labels("1")
+        assert lab["review"] == ["outcome"] and lab["needs_review"] is True
+        s.add_correction("1", "outcome", "beneficial")
+        lab = s.get_labels("1")
+        assert lab["review"] == [] and lab["needs_review"] is False
+        s.save_labels([pred])  # relabelling keeps what humans settled out of review
+        assert s.get_labels("1")["review"] == [] and s.get_labels("1")["needs_review"] is False
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("design", "banana", "design: 'banana' is not one of"),
+        ("sample_size", -3, "sample_size: -3 is not a positive whole number"),
+        ("sample_size", True, "sample_size: True is not a positive whole number"),
+        ("psychotherapy", "yes", "psychotherapy: 'yes' is not true or false"),
+        ("conditions", ["depression", "flu"], "conditions: .* is not a list of"),
+        ("conditions", "depression", "conditions: .* is not a list of"),
+        ("nonsense", "x", "unknown label 'nonsense'; valid: relevance, conditions"),
+    ],
+)
+def test_correction_values_are_checked_by_the_registry(
+    tmp_db: Path, field: str, value: object, message: str
+) -> None:
+    from pipeline.errors import KeaError
+
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1")])
+        with pytest.raises(ValueError, match=message) as e:
+            s.add_correction("1", field, value)
+        assert isinstance(e.value, KeaError)  # the CLI prints it as one line
+        assert "\n" not in str(e.value)
+        assert s.all_corrections() == {}  # nothing recorded
+
+
+def test_correction_author_and_normalised_value(tmp_db: Path) -> None:
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1")])
+        s.add_correction("1", "routes", ("oral", "iv"), source="dashboard", author="J. Doe")
+        s.add_correction("1", "sample_size", 12)
+        rows = s.conn.execute("SELECT field, value, source, author FROM corrections").fetchall()
+        assert [tuple(r) for r in rows] == [
+            ("routes", '["iv", "oral"]', "dashboard", "J. Doe"),
+            ("sample_size", "12", "cli", None),
+        ]
+        assert s.get_labels("1")["routes"] == ["iv", "oral"]
+
+
+def test_create_false_refuses_a_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Store(tmp_path / "nope.sqlite", create=False)
+    assert not (tmp_path / "nope.sqlite").exists()
