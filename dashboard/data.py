@@ -16,9 +16,8 @@ from typing import Any
 
 import streamlit as st
 
-from pipeline import query
+from pipeline import corrections, query
 from pipeline.query import StudyFilter
-from pipeline.store import resolve_db_path
 
 TTL_S = 60
 
@@ -31,7 +30,7 @@ def db_path(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--db", default=None)
     args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    return resolve_db_path(args.db)
+    return query.resolve_db_path(args.db)
 
 
 @st.cache_resource(show_spinner=False)
@@ -123,19 +122,17 @@ def export_bytes(db: str, fmt: str, f: StudyFilter) -> bytes:
         c.close()
 
 
-def record_correction(db: str, pmid: str, changes: dict[str, Any]) -> list[str]:
+def record_correction(
+    db: str, pmid: str, changes: dict[str, Any], author: str | None = None
+) -> list[str]:
     """Write a human correction: the dashboard's only write to the store.
 
     Returns the corrected field names and drops cached answers so every page
     shows the human-verified value at once.
     """
-    from pipeline.store import Store
-
-    with Store(db) as store:
-        for field, value in changes.items():
-            store.add_correction(pmid, field, value, source="dashboard")
+    done = corrections.record_corrections(db, pmid, changes, source="dashboard", author=author)
     st.cache_data.clear()
-    return sorted(changes)
+    return done
 
 
 def model_card() -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import KeaError
-from pipeline.store import resolve_db_path
+from pipeline.query import resolve_db_path
 
 APP = Path(__file__).resolve().parent / "app.py"
 

@@ -281,15 +281,12 @@ def _author(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_label(args: argparse.Namespace) -> int:
-    from pipeline.store import Store
+    from pipeline.corrections import record_corrections
 
     fields = labels_from_args(args)
     if not fields:
         raise KeaError("give at least one label to set, e.g. --design rct")
-    author = _author(args)
-    with Store(args.db) as store:
-        for f, v in fields.items():
-            store.add_correction(args.pmid, f, v, source="cli", author=author)
+    record_corrections(args.db, args.pmid, fields, source="cli", author=_author(args))
     print(f"PMID {args.pmid}: recorded human correction of {', '.join(fields)}")
     return 0
 

@@ -20,10 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import StoreError
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article
-from pipeline.store import decode_label_row
+from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
 
 SCOPES = ("in_scope", "off_topic", "all")
 POPULATIONS = ("all", "human", "animal")
@@ -34,22 +33,12 @@ DOI_URL = "https://doi.org/{doi}"
 
 # -- connection ---------------------------------------------------------------------------
 def connect(db_path: str | Path) -> sqlite3.Connection:
-    """A read-only connection (the dashboard must never write by accident)."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise StoreError(f"database {path} does not exist (run `kea crawl` first)")
-    conn = None
-    try:
-        conn = sqlite3.connect(
-            path.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False
-        )
-        conn.execute("SELECT 1 FROM articles LIMIT 1")
-    except sqlite3.Error as err:
-        if conn is not None:
-            conn.close()
-        raise StoreError(f"cannot read database {path}: {err}") from err
-    conn.row_factory = sqlite3.Row
-    return conn
+    """A read-only connection (the dashboard must never write by accident).
+
+    The store decides what may be opened: never a missing or foreign file, never a newer
+    schema; an older store is upgraded first (with a backup), see ``connect_readonly``.
+    """
+    return connect_readonly(db_path)
 
 
 # -- the filter ---------------------------------------------------------------------------
@@ -617,6 +606,7 @@ def model_card() -> dict[str, Any] | None:
 
 __all__ = [
     "FILTER_LABELS",
+    "resolve_db_path",
     "StudyFilter",
     "breakdown",
     "connect",

@@ -17,7 +17,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -424,54 +424,70 @@ class Store:
         source: str = "cli",
         author: str | None = None,
     ) -> None:
-        """Record a human correction and apply it to the stored labels at once.
+        """Record one human correction (see ``add_corrections``)."""
+        self.add_corrections(pmid, {field_: value}, source=source, author=author)
 
-        ``value`` must be valid for the label (``Label.check``); ``author`` says who made it.
+    def add_corrections(
+        self,
+        pmid: int | str,
+        changes: Mapping[str, Any],
+        source: str = "cli",
+        author: str | None = None,
+    ) -> list[str]:
+        """Record human corrections of one record and apply them to its labels at once.
+
+        Every value is checked (``Label.check``) before anything is written, and all of
+        them are written in one transaction: a bad value leaves nothing half-saved.
+        ``author`` says who made them. Returns the corrected label names.
         """
-        lab = label_registry.BY_NAME.get(field_)
-        if lab is None:
-            raise LabelValueError(
-                f"unknown label {field_!r}; valid: {', '.join(label_registry.LABEL_NAMES)}"
-            )
-        try:
-            value = lab.check(value)
-        except ValueError as err:
-            raise LabelValueError(f"cannot correct PMID {pmid}: {err}") from None
+        checked: dict[str, tuple[label_registry.Label, Any]] = {}
+        for field_, value in changes.items():
+            lab = label_registry.BY_NAME.get(field_)
+            if lab is None:
+                raise LabelValueError(
+                    f"unknown label {field_!r}; valid: {', '.join(label_registry.LABEL_NAMES)}"
+                )
+            try:
+                checked[field_] = (lab, lab.check(value))
+            except ValueError as err:
+                raise LabelValueError(f"cannot correct PMID {pmid}: {err}") from None
         pmid = int(pmid)
         if self.conn.execute("SELECT 1 FROM articles WHERE pmid=?", (pmid,)).fetchone() is None:
             raise StoreError(f"PMID {pmid} is not in the database {self.path}")
         with self.transaction() as c:
-            c.execute(
-                "INSERT INTO corrections(pmid, field, value, source, created_at, author)"
-                " VALUES(?,?,?,?,?,?)",
-                (pmid, field_, json.dumps(value), source, time.time(), author),
-            )
-            row = c.execute(
-                "SELECT verified, review, needs_review FROM labels WHERE pmid=?", (pmid,)
-            ).fetchone()
-            if row is None:
-                c.execute("INSERT INTO labels(pmid, verified) VALUES(?, '[]')", (pmid,))
-                row = ("[]", None, 0)
-            verified = json.loads(row[0] or "[]")
-            if field_ not in verified:
-                verified.append(field_)
-            review = None if row[1] is None else json.loads(row[1])
-            if review is not None:
-                review = sorted(set(review) - {field_})
-                needs_review = bool(review)
-            else:  # no per-label flags recorded: as save_labels, a human has now looked
-                needs_review = False
-            c.execute(
-                f"UPDATE labels SET {lab.name}=?, verified=?, review=?, needs_review=?"
-                " WHERE pmid=?",
-                (
-                    lab.encode(value),
-                    json.dumps(verified),
-                    None if review is None else json.dumps(review),
-                    int(needs_review),
-                    pmid,
-                ),
-            )
+            for field_, (lab, value) in checked.items():
+                c.execute(
+                    "INSERT INTO corrections(pmid, field, value, source, created_at, author)"
+                    " VALUES(?,?,?,?,?,?)",
+                    (pmid, field_, json.dumps(value), source, time.time(), author),
+                )
+                row = c.execute(
+                    "SELECT verified, review, needs_review FROM labels WHERE pmid=?", (pmid,)
+                ).fetchone()
+                if row is None:
+                    c.execute("INSERT INTO labels(pmid, verified) VALUES(?, '[]')", (pmid,))
+                    row = ("[]", None, 0)
+                verified = json.loads(row[0] or "[]")
+                if field_ not in verified:
+                    verified.append(field_)
+                review = None if row[1] is None else json.loads(row[1])
+                if review is not None:
+                    review = sorted(set(review) - {field_})
+                    needs_review = bool(review)
+                else:  # no per-label flags recorded: as save_labels, a human has now looked
+                    needs_review = False
+                c.execute(
+                    f"UPDATE labels SET {lab.name}=?, verified=?, review=?, needs_review=?"
+                    " WHERE pmid=?",
+                    (
+                        lab.encode(value),
+                        json.dumps(verified),
+                        None if review is None else json.dumps(review),
+                        int(needs_review),
+                        pmid,
+                    ),
+                )
+        return sorted(checked)
 
     def save_labels(self, rows: Iterable[dict[str, Any]]) -> int:
         """Store classifier output; human corrections win over predictions label by label.

@@ -201,3 +201,28 @@ def test_create_false_refuses_a_missing_database(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         Store(tmp_path / "nope.sqlite", create=False)
     assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_several_corrections_are_all_or_nothing(tmp_db: Path) -> None:
+    """The dashboard's form sends every label at once: one bad value saves none of them."""
+    from pipeline.corrections import record_corrections
+    from pipeline.errors import KeaError
+
+    with Store(tmp_db) as s:
+        s.upsert_batch([art("1")])
+    with pytest.raises(KeaError, match="sample_size"):
+        record_corrections(
+            tmp_db, "1", {"design": "rct", "sample_size": -3}, source="dashboard", author="Ada"
+        )
+    with Store(tmp_db) as s:
+        assert s.all_corrections() == {}
+        assert s.get_labels("1") is None
+    done = record_corrections(
+        tmp_db, "1", {"design": "rct", "sample_size": 30}, source="dashboard", author="Ada"
+    )
+    assert done == ["design", "sample_size"]
+    with Store(tmp_db) as s:
+        assert s.all_corrections() == {1: {"design": "rct", "sample_size": 30}}
+    with pytest.raises(StoreError, match="does not exist"):
+        record_corrections(tmp_db.with_name("nope.sqlite"), "1", {"design": "rct"}, source="cli")
+    assert not tmp_db.with_name("nope.sqlite").exists()
