@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.estimator_checks import (
     check_estimator,
@@ -20,8 +20,8 @@ from sklearn.utils.estimator_checks import (
 )
 
 from pipeline.classify import rules
-from pipeline.classify.registry import KeaModel, SafeCalibratedClassifier, get_model, model_names
 from pipeline.classify.predict import predict_articles
+from pipeline.classify.registry import KeaModel, SafeCalibratedClassifier, get_model, model_names
 from pipeline.classify.text import (
     TextAssembler,
     article_from_record,
@@ -29,7 +29,7 @@ from pipeline.classify.text import (
     sections_from_text,
     split_sentences,
 )
-from pipeline.classify.train import TRUSTED_TYPES, library_versions, load_model, save_model
+from pipeline.classify.train import library_versions, load_model, save_model
 from pipeline.errors import ModelError
 from pipeline.records import AbstractSection, Article
 from pipeline.taxonomy import VOCAB
@@ -382,60 +382,64 @@ def tiny_model(small_split: tuple) -> KeaModel:
 
 def test_save_and_load_round_trip(tmp_path: Path, tiny_model: KeaModel,
                                   small_split: tuple) -> None:
-    path = save_model(tiny_model, tmp_path / "m.skops", {"note": "test"})
+    path = save_model(tiny_model, tmp_path / "m.json", {"note": "test"})
+    assert path.exists() and path.with_suffix(".npz").exists()
     loaded = load_model(path)
-    te = small_split[2][:20]
+    te = small_split[2]
     assert predict_articles(te, loaded) == predict_articles(te, tiny_model)
-    assert json.loads(path.with_suffix(".json").read_text())["libraries"] == library_versions()
+    meta = json.loads(path.read_text())["metadata"]
+    assert meta["libraries"] == library_versions() and meta["note"] == "test"
+    assert loaded.version_ == "test"
 
 
-def test_load_refuses_other_library_versions(tmp_path: Path, tiny_model: KeaModel) -> None:
-    path = save_model(tiny_model, tmp_path / "m.skops", {})
-    meta = json.loads(path.with_suffix(".json").read_text())
-    meta["libraries"]["sklearn"] = "0.0.1"
-    path.with_suffix(".json").write_text(json.dumps(meta))
-    with pytest.raises(ModelError, match="other library versions"):
-        load_model(path)
+def test_saved_arrays_are_plain_numeric_or_text(tmp_path: Path, tiny_model: KeaModel) -> None:
+    """Nothing in the archive needs pickle: every array loads with allow_pickle=False."""
+    path = save_model(tiny_model, tmp_path / "m.json", {})
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
+        kinds = {data[k].dtype.kind for k in data.files}
+    assert kinds <= {"f", "i", "U"}
 
 
-class Stranger(BaseEstimator):
-    """A type no model file of ours may hold."""
-
-    def __init__(self, payload: str = "x"):
-        self.payload = payload
-
-
-def test_load_refuses_types_outside_allowlist(tmp_path: Path) -> None:
-    import skops.io as sio
-
-    path = tmp_path / "evil.skops"
-    sio.dump(Stranger(), path)
-    path.with_suffix(".json").write_text(json.dumps({"libraries": library_versions()}))
-    assert not any("Stranger" in t for t in TRUSTED_TYPES)
-    with pytest.raises(ModelError, match="allowlist"):
+def test_load_refuses_pickled_arrays(tmp_path: Path, tiny_model: KeaModel) -> None:
+    path = save_model(tiny_model, tmp_path / "m.json", {})
+    with np.load(path.with_suffix(".npz"), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    key = next(k for k in arrays if k.endswith(".vocabulary"))
+    arrays[key] = np.asarray(arrays[key].tolist(), dtype=object)  # would need pickle
+    np.savez(path.with_suffix(".npz"), **arrays)
+    with pytest.raises(ModelError, match="not a plain numpy archive"):
         load_model(path)
 
 
 def test_load_refuses_a_file_that_is_not_a_kea_model(tmp_path: Path) -> None:
-    import skops.io as sio
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ModelError, match="not a kea-linear model"):
+        load_model(path)
+    path.write_text("not json")
+    with pytest.raises(ModelError, match="not JSON"):
+        load_model(path)
 
-    path = tmp_path / "lr.skops"
-    sio.dump(LogisticRegression().fit([[0.0], [1.0]], [0, 1]), path)
-    path.with_suffix(".json").write_text(json.dumps({"libraries": library_versions()}))
-    with pytest.raises(ModelError, match="KeaModel"):
+
+def test_load_refuses_another_format_version(tmp_path: Path, tiny_model: KeaModel) -> None:
+    path = save_model(tiny_model, tmp_path / "m.json", {})
+    doc = json.loads(path.read_text())
+    doc["format_version"] = 99
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ModelError, match="format version 99"):
         load_model(path)
 
 
 def test_load_missing_file_is_a_model_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="does not exist"):
-        load_model(tmp_path / "nope.skops")
+        load_model(tmp_path / "nope.json")
 
 
-def test_load_without_metadata_refuses(tmp_path: Path, tiny_model: KeaModel) -> None:
-    path = save_model(tiny_model, tmp_path / "m.skops", {})
-    shutil.copy(path, tmp_path / "copy.skops")
-    with pytest.raises(ModelError, match="metadata"):
-        load_model(tmp_path / "copy.skops")
+def test_load_without_arrays_refuses(tmp_path: Path, tiny_model: KeaModel) -> None:
+    path = save_model(tiny_model, tmp_path / "m.json", {})
+    shutil.copy(path, tmp_path / "copy.json")
+    with pytest.raises(ModelError, match="arrays .* are missing"):
+        load_model(tmp_path / "copy.json")
 
 
 def test_evidence_comes_from_the_record(tiny_model: KeaModel) -> None:

@@ -17,12 +17,13 @@ from pipeline.classify.evaluate import (
     examples_hash,
     oof_hash,
     oof_predictions,
+    rows_hash,
 )
 from pipeline.classify.predict import predict_articles
 from pipeline.classify.service import (
     classify_store,
-    code_fingerprint,
     evaluate_command,
+    model_version,
     train_command,
 )
 from pipeline.classify.text import article_from_record
@@ -148,20 +149,24 @@ def test_evidence_is_text_of_the_record(corpus: list[dict], oof: list[dict]) -> 
 # --------------------------------------------------------------------------- shipped model
 def test_shipped_model_loads_and_reproduces_its_recorded_predictions(corpus: list[dict]) -> None:
     model = load_model()
-    meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+    meta = json.loads(DEFAULT_MODEL_PATH.read_text())["metadata"]
     assert model.version_ == meta["model_version"]
-    assert meta["code_fingerprint"] == code_fingerprint(), \
-        "classifier code changed since the shipped model was trained: run `kea train`"
+    # the version is the training data and the parameters, nothing else
+    assert model.version_ == model_version(meta["model_name"], meta["training_hash"],
+                                           model.parameters_hash())
     arts, labels = training_examples(corpus)
     assert examples_hash(arts, labels) == meta["training_hash"], \
         "the shipped model was trained on other data: run `kea train`"
     rows = predict_articles(arts, model)
     assert oof_hash(rows) == meta["fit_predictions_hash"]
+    # every label, confidence, evidence string and review flag, as when it was trained
+    assert rows_hash(rows) == meta["predictions_hash"], \
+        "classifier code changed what the shipped model predicts: run `kea train`"
 
 
 def test_shipped_model_cv_metrics_reproduce(corpus: list[dict]) -> None:
     """A fresh cross-validation of the shipped recipe gives the metrics recorded beside it."""
-    meta = json.loads(DEFAULT_MODEL_PATH.with_suffix(".json").read_text())
+    meta = json.loads(DEFAULT_MODEL_PATH.read_text())["metadata"]
     rep = cross_validate(corpus, model_name=meta["model_name"], folds=meta["cv"]["folds"],
                          baselines=())
     block = rep["models"][meta["model_name"]]
@@ -208,10 +213,10 @@ def test_train_uses_stored_corrections(tmp_path: Path, tmp_db: Path, small_gold:
             store.add_correction(a.pmid, "design", "rct")
             store.add_correction(a.pmid, "outcome", "beneficial")
         store.add_correction(extra[0].pmid, "design", "review")  # latest wins
-    out = tmp_path / "m.skops"
+    out = tmp_path / "m.json"
     msg = train_command([str(small_gold)], str(out), "hybrid-word", str(tmp_db))
     assert "10 corrected records" in msg
-    meta = json.loads(out.with_suffix(".json").read_text())
+    meta = json.loads(out.read_text())["metadata"]
     n_gold = len(small_gold.read_text().splitlines())
     assert meta["n_records"] == n_gold + 10 and meta["n_corrected"] == 10
     assert load_model(out).version_ == meta["model_version"]
@@ -224,7 +229,7 @@ def test_train_without_gold_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_train_with_missing_database_is_a_clear_error(tmp_path: Path, small_gold: Path) -> None:
     with pytest.raises(KeaError, match="does not exist"):
-        train_command([str(small_gold)], str(tmp_path / "m.skops"), None,
+        train_command([str(small_gold)], str(tmp_path / "m.json"), None,
                       str(tmp_path / "nope.sqlite"))
     assert not (tmp_path / "nope.sqlite").exists()
 

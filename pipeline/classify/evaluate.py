@@ -18,8 +18,8 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.predict import predict_articles
+from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
 from pipeline.records import Article
@@ -219,6 +219,14 @@ def oof_hash(rows: list[dict[str, Any]]) -> str:
     """Hash of the out-of-fold label decisions, so a re-run can be compared exactly."""
     keep = ("pmid", "relevance", "conditions", "design", "outcome", "sample_size", "drug")
     payload = json.dumps([[r.get(k) for k in keep] for r in rows], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def rows_hash(rows: list[dict[str, Any]]) -> str:
+    """Hash of whole label rows (every label, confidence, evidence and review flag), the
+    model version left out: equal hashes mean identical predictions."""
+    payload = json.dumps([{k: v for k, v in r.items() if k != "model_version"} for r in rows],
+                         sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -20,12 +20,13 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from pipeline.classify import rules
-from pipeline.classify.baseline import metadata_fields, plain_tfidf_features
-from pipeline.classify.fastvec import union_transform
+from pipeline.classify.baseline import plain_tfidf_features
+from pipeline.classify.convert import convert
+from pipeline.classify.portable import PortableModel
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
 from pipeline.records import Article
-from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES
+from pipeline.taxonomy import CONDITIONS
 
 LabelDict = dict[str, Any]
 
@@ -175,9 +176,9 @@ class KeaModel(BaseEstimator):
         self.finding_ = None
         X = list(X)
         if recipe["doc"] is not None:
-            self.doc_ = _strip(recipe["doc"].fit(X))
+            self.doc_ = recipe["doc"].fit(X)
             D = self.doc_.transform(X)
-            self.finding_ = (_strip(recipe["finding"].fit(X)) if recipe["finding"] is not None
+            self.finding_ = (recipe["finding"].fit(X) if recipe["finding"] is not None
                              else None)
             F = self.finding_.transform(X) if self.finding_ is not None else D
             head = recipe["head"]
@@ -193,55 +194,17 @@ class KeaModel(BaseEstimator):
             out = np.array([y[i]["outcome"] for i in ins])
             self.heads_["outcome"] = clone(head).fit(F[ins], out)
         self.fact_accuracy_ = _fact_accuracy(X, y)
+        # predictions always go through the portable form, so a saved and reloaded model
+        # and the model cross-validation scored are one and the same computation
+        self.portable_ = PortableModel(*convert(self))
         return self
 
     # -- predicting ---------------------------------------------------------
     def predict_fields(self, X: Sequence[Article]) -> list[dict[str, dict[str, float]]]:
         """Per record: {'relevance': {label: p}, 'design': {...}, 'outcome': {...},
-        'conditions': {cond: p}}."""
-        check_is_fitted(self, "fact_accuracy_")
-        X = list(X)
-        if not X:
-            return []
-        if self.doc_ is None:
-            return [metadata_fields(a) for a in X]
-        # fastvec: the same matrices as .transform(X), with faster TF-IDF counting
-        D = union_transform(self.doc_, X)
-        F = union_transform(self.finding_, X) if self.finding_ is not None else D
-        out: list[dict[str, dict[str, float]]] = [
-            {"relevance": {}, "conditions": {}, "design": {}, "outcome": {}} for _ in X
-        ]
-        for key, head in self.heads_.items():
-            mat = F if key == "outcome" else D
-            # tolist(): the same Python floats as float(proba[i, j]), without per-cell indexing
-            proba = np.asarray(head.predict_proba(mat), dtype=np.float64).tolist()
-            classes = list(head.classes_)
-            if key.startswith("conditions:"):
-                cond = key.split(":", 1)[1]
-                col = classes.index(True)
-                for i in range(len(X)):
-                    out[i]["conditions"][cond] = proba[i][col]
-            else:
-                names = [str(c) for c in classes]
-                for i in range(len(X)):
-                    out[i][key] = dict(zip(names, proba[i], strict=True))
-        for rec in out:
-            for cond in CONDITIONS:
-                rec["conditions"].setdefault(cond, 0.0)
-            for fld, vocab in (("design", DESIGNS), ("outcome", OUTCOMES)):
-                for v in vocab:
-                    rec[fld].setdefault(v, 0.0)
-        return out
-
-
-def _strip(est: Any) -> Any:
-    """Drop TfidfVectorizer.stop_words_ (every pruned term): only needed for introspection,
-    and most of the saved file's size."""
-    if hasattr(est, "stop_words_"):
-        del est.stop_words_
-    for _, sub in getattr(est, "steps", []) + getattr(est, "transformer_list", []):
-        _strip(sub)
-    return est
+        'conditions': {cond: p}} (see `portable.PortableModel.predict_fields`)."""
+        check_is_fitted(self, "portable_")
+        return self.portable_.predict_fields(X)
 
 
 def _fact_accuracy(X: Sequence[Article], y: Sequence[LabelDict]) -> dict[str, float]:

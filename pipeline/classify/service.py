@@ -14,9 +14,10 @@ from pipeline.classify.evaluate import (
     heldout,
     load_gold,
     oof_hash,
+    rows_hash,
 )
-from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
 from pipeline.classify.predict import predict_articles
+from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
 from pipeline.classify.train import (
     DEFAULT_MODEL_PATH,
     load_model,
@@ -111,32 +112,29 @@ def fit_with_metadata(articles: list[Article], labels: list[dict[str, Any]], nam
     rows, _ = oof_predictions(articles, labels, name, folds=folds)
     cv = score(labels, rows, articles)
     model = get_model(name).fit(articles, labels)
-    model.version_ = "pending"
-    fit_rows = predict_articles(articles, model)
-    fit_hash = oof_hash(fit_rows)
-    # the version changes when the data, the code or what the model decides changes, so
-    # `kea classify` relabels stored records after any of them
-    stamp = data_hash + fit_hash + code_fingerprint()
-    model.version_ = f"{name}-{hashlib.sha256(stamp.encode()).hexdigest()[:10]}"
+    fit_rows = predict_articles(articles, model, model_version="-")
+    # the version changes when the training data or the learned parameters change (and
+    # `kea classify` then relabels stored records); an edit that leaves both alone keeps it
+    params = model.portable_.parameters_hash()
+    model.version_ = model_version(name, data_hash, params)
     meta = {
         "training_hash": data_hash,
+        "training_pmids": sorted({str(a.pmid) for a in articles}),
+        "parameters_hash": params[:16],
         "n_records": len(articles),
         "review_threshold": model.review_threshold,
         "cv": {"folds": folds, "seed": 0, "headline": headline(cv), "oof_hash": oof_hash(rows),
                "outcome_per_class": cv["outcome"]["per_class"],
                "design_per_class": cv["design"]["per_class"]},
-        "fit_predictions_hash": fit_hash,
-        "code_fingerprint": code_fingerprint(),
+        "fit_predictions_hash": oof_hash(fit_rows),
+        "predictions_hash": rows_hash(fit_rows),
     }
     return model, meta
 
 
-def code_fingerprint() -> str:
-    """Hash of the classifier's source files (rules, features, decisions)."""
-    h = hashlib.sha256()
-    for f in sorted(Path(__file__).parent.glob("*.py")):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:12]
+def model_version(name: str, data_hash: str, parameters_hash: str) -> str:
+    """`<recipe>-<10 hex>` from the training data hash and the parameters hash."""
+    return f"{name}-{hashlib.sha256((data_hash + parameters_hash).encode()).hexdigest()[:10]}"
 
 
 def evaluate_command(gold: list[str], as_json: bool, folds: int, model_name: str | None,
