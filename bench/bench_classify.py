@@ -62,14 +62,14 @@ def run() -> dict[str, Any]:
     cpu: list[float] = []
     for _ in range(ROUNDS):
         arts = _articles(N)
-        rules._CACHE.clear()
+        rules.clear_caches()
         t, c = time.perf_counter(), time.process_time()
         rows = predict_articles(arts, model)
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     predict_rate = len(rows) / min(wall)
     cpu_rate = len(rows) / min(cpu)
-    rules._CACHE.clear()
+    rules.clear_caches()
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "bench.sqlite") as store:
             store.upsert_batch(arts)

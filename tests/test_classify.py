@@ -466,7 +466,7 @@ def test_procedural_anxiety_alone_is_flagged() -> None:
 
 def _all_ci_patterns() -> list[rules.CIPattern]:
     found: list[rules.CIPattern] = []
-    for obj in vars(rules).values():
+    for obj in [o for mod in rules.MODULES for o in vars(mod).values()]:
         items = obj.values() if isinstance(obj, dict) else obj if isinstance(obj, list) else [obj]
         for it in items:
             pat = it[1] if isinstance(it, tuple) and len(it) == 2 else it

@@ -111,7 +111,8 @@ def test_configurations_without_a_portable_form_are_refused() -> None:
 
 
 def _guarded() -> list[rules.Guarded]:
-    found = [p for p in vars(rules).values() if isinstance(p, rules.Guarded)]
+    found = [p for mod in rules.MODULES for p in vars(mod).values()
+             if isinstance(p, rules.Guarded)]
     found += [p for p in rules.ROUTE_PATTERNS.values() if isinstance(p, rules.Guarded)]
     found += [p for _, p in rules.COMPARATOR_PATTERNS if isinstance(p, rules.Guarded)]
     return found

@@ -17,7 +17,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from pipeline.classify.rules import RULE_FEATURE_NAMES, RuleFeatures
+from pipeline.classify.rules.features import RULE_FEATURE_NAMES, RuleFeatures
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
 
@@ -66,8 +66,8 @@ def _linear(lr: LogisticRegression, name: str, arrays: Arrays) -> str:
     if not isinstance(lr, LogisticRegression) or getattr(lr, "multi_class", "auto") not in (
             "auto", "deprecated", "multinomial"):
         raise ModelError(f"{name}: only multinomial/binary LogisticRegression is portable")
-    arrays[f"{name}.coef"] = np.asarray(lr.coef_, dtype=np.float64)
-    arrays[f"{name}.intercept"] = np.asarray(lr.intercept_, dtype=np.float64)
+    arrays[f"{name}.coef"] = np.asarray(lr.coef_)  # its own dtype: float32 data, float32 fit
+    arrays[f"{name}.intercept"] = np.asarray(lr.intercept_)
     return "binary" if len(lr.classes_) <= 2 else "multinomial"
 
 

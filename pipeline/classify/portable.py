@@ -30,7 +30,7 @@ A trained model is two files with one stem:
 
 - ``<block>.vocabulary`` (unicode strings): term of each TF-IDF column, by column index;
 - ``<block>.idf`` (float): inverse document frequency of each column;
-- ``<head>.coef`` (float64, scores x features) and ``<head>.intercept`` (float64, scores):
+- ``<head>.coef`` (float, scores x features) and ``<head>.intercept`` (float, scores):
   linear scores ``X @ coef.T + intercept``;
 - ``<head>.calib_a``, ``<head>.calib_b`` (float64, one per score) and ``<head>.calib_class``
   (int64): calibrated probability of class ``calib_class[k]`` is
@@ -61,7 +61,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import softmax
 
 from pipeline.classify.baseline import metadata_fields
-from pipeline.classify.rules import RULE_FEATURE_NAMES, rule_features
+from pipeline.classify.rules.features import RULE_FEATURE_NAMES, rule_features
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
 from pipeline.labels import BY_NAME

@@ -55,8 +55,7 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
         first = [t for c in CONDITIONS if (t := cond_hits[c][2])]
         ev["relevance"] = f"ketamine + {', '.join(first[:3])}" if first else "model"
     else:
-        m = rules._OFFTOPIC_RE.search(f"{a.title or ''} {a.abstract or ''}")
-        ev["relevance"] = m.group(0) if m else "no target condition named"
+        ev["relevance"] = rules.offtopic_cue(a) or "no target condition named"
 
     # conditions: every condition above 0.5, at least the likeliest one when in scope
     conditions: list[str] = []

@@ -92,11 +92,6 @@ def conclusion_sentences(article: Article, n_tail: int = 2) -> list[str]:
     return [s for _, s in sents[-n_tail:]]
 
 
-def result_sentences(article: Article) -> list[str]:
-    """Sentences of labelled results sections (empty for unstructured abstracts)."""
-    return [s for lab, s in abstract_sentences(article) if any(k in lab for k in RESULT_LABELS)]
-
-
 def _token(prefix: str, value: str) -> str:
     return prefix + re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
 
