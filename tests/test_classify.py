@@ -31,8 +31,8 @@ from pipeline.classify.text import (
 )
 from pipeline.classify.train import library_versions, load_model, save_model
 from pipeline.errors import ModelError
+from pipeline.labels import VOCAB
 from pipeline.records import AbstractSection, Article
-from pipeline.taxonomy import VOCAB
 
 
 def art(title: str, abstract: str | None = None, **kw: object) -> Article:

@@ -13,8 +13,8 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.classify import rules
 from pipeline.classify.text import TextAssembler
+from pipeline.labels import VOCAB
 from pipeline.records import Article
-from pipeline.taxonomy import DESIGNS, OUTCOMES
 
 
 def plain_tfidf_features() -> Pipeline:
@@ -41,6 +41,6 @@ def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
     return {
         "relevance": {"in_scope": in_scope, "off_topic": 1.0 - in_scope},
         "conditions": conds,
-        "design": {d: float(d == design) for d in DESIGNS},
-        "outcome": {o: float(o == "not_reported") for o in OUTCOMES},
+        "design": {d: float(d == design) for d in VOCAB["design"]},
+        "outcome": {o: float(o == "not_reported") for o in VOCAB["outcome"]},
     }

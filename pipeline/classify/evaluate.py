@@ -22,11 +22,13 @@ from pipeline.classify.predict import predict_articles
 from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
+from pipeline.labels import LABELS, Label
 from pipeline.records import Article
-from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES, RELEVANCE
 
 BASELINES = ("metadata", "tfidf-lr")
-FACTS = ("drug", "routes", "comparator", "psychotherapy", "subgroups")
+# the labels of the headline table (format_report); the others are reported as facts
+NONE = "(none)"  # how a missing single value is scored
+HEADLINE_LABELS = ("relevance", "conditions", "design", "outcome", "sample_size")
 
 
 def load_gold(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -111,55 +113,80 @@ def _single(gold: list[str], pred: list[str], classes: Sequence[str]) -> dict[st
     }
 
 
+def _present(label: Label, gold: dict[str, Any], article: Article) -> bool:
+    """Whether a record's gold value of an integer label is scored: stated, and readable
+    (sample sizes are only in abstracts)."""
+    return gold.get(label.name) is not None and bool(article.abstract_sections)
+
+
+def _set_block(label: Label, golds: list[dict[str, Any]],
+               rows: list[dict[str, Any]]) -> dict[str, Any]:
+    block: dict[str, Any] = {"per_class": {}}
+    for v in label.vocabulary:
+        g = [v in (x.get(label.name) or []) for x in golds]
+        p = [v in (x.get(label.name) or []) for x in rows]
+        pr, rc, f, _ = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
+        block["per_class"][v] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
+                                 "f1": round(float(f), 3), "support": int(sum(g)),
+                                 "predicted": int(sum(p))}
+    # a value absent from gold and never predicted says nothing: leave it out of the mean
+    seen = [v for v, c in block["per_class"].items() if c["support"] or c["predicted"]]
+    block["macro_f1"] = round(float(np.mean([block["per_class"][v]["f1"] for v in seen]))
+                              if seen else 0.0, 3)
+    return block
+
+
 def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
           articles: list[Article]) -> dict[str, Any]:
-    """Every metric of the brief for one set of predictions against gold labels."""
+    """Every metric for one set of predictions against gold labels, one block per registry
+    label; the label's kind decides the metric (single: per-class + macro-F1 + accuracy,
+    set: per-value F1 + macro, integer: exact match, boolean: accuracy)."""
     out: dict[str, Any] = {"n": len(golds)}
-    rel = _single([g["relevance"] for g in golds], [r["relevance"] for r in rows], RELEVANCE)
-    rel["f1"] = rel["per_class"]["in_scope"]["f1"]
-    out["relevance"] = rel
-    cond: dict[str, Any] = {"per_class": {}}
-    for c in CONDITIONS:
-        g = [c in (x["conditions"] or []) for x in golds]
-        p = [c in (x["conditions"] or []) for x in rows]
-        pr, rc, f, s = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
-        cond["per_class"][c] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
-                                "f1": round(float(f), 3), "support": int(sum(g))}
-    # a condition absent from gold and never predicted says nothing: leave it out of the mean
-    seen = [c for c in CONDITIONS
-            if cond["per_class"][c]["support"] or any(c in (x["conditions"] or []) for x in rows)]
-    cond["macro_f1"] = round(float(np.mean([cond["per_class"][c]["f1"] for c in seen]))
-                             if seen else 0.0, 3)
-    out["conditions"] = cond
-    out["design"] = _single([g["design"] for g in golds], [r["design"] for r in rows], DESIGNS)
-    out["outcome"] = _single([g["outcome"] for g in golds], [r["outcome"] for r in rows], OUTCOMES)
-    stated = [(g["sample_size"], r["sample_size"]) for g, r, a in zip(golds, rows, articles,
-                                                                     strict=True)
-              if g.get("sample_size") is not None and a.abstract_sections]
-    out["sample_size"] = {
-        "exact": round(float(np.mean([g == p for g, p in stated])), 3) if stated else None,
-        "n_stated": len(stated),
-    }
-    facts: dict[str, float] = {}
-    for f in FACTS:
-        if f in ("routes", "subgroups"):
-            ok = [sorted(g.get(f) or []) == sorted(r.get(f) or []) for g, r in
-                  zip(golds, rows, strict=True)]
-        elif f == "psychotherapy":
-            ok = [bool(g.get(f)) == bool(r.get(f)) for g, r in zip(golds, rows, strict=True)]
-        else:
-            ok = [g.get(f) == r.get(f) for g, r in zip(golds, rows, strict=True)]
-        facts[f] = round(float(np.mean(ok)), 3)
-    out["facts_accuracy"] = facts
+    for label in LABELS:
+        name = label.name
+        if label.kind == "single":
+            # None (not applicable, e.g. no drug named) is a value of its own here
+            out[name] = _single([_or_none(g.get(name)) for g in golds],
+                                [_or_none(r.get(name)) for r in rows], label.vocabulary)
+        elif label.kind == "set":
+            out[name] = _set_block(label, golds, rows)
+        elif label.kind == "integer":
+            stated = [(g[name], r.get(name)) for g, r, a in zip(golds, rows, articles,
+                                                                strict=True)
+                      if _present(label, g, a)]
+            out[name] = {"exact": round(float(np.mean([g == p for g, p in stated])), 3)
+                         if stated else None, "n_stated": len(stated)}
+        else:  # boolean
+            out[name] = {"accuracy": round(float(np.mean(
+                [bool(g.get(name)) == bool(r.get(name)) for g, r in zip(golds, rows,
+                                                                        strict=True)])), 3)}
+    out["relevance"]["f1"] = out["relevance"]["per_class"]["in_scope"]["f1"]
+    # exact agreement of the whole value, every label (sets compared as sets)
+    out["facts_accuracy"] = {
+        label.name: round(float(np.mean([_same_value(label, g.get(label.name), r.get(label.name))
+                                         for g, r in zip(golds, rows, strict=True)])), 3)
+        for label in LABELS if label.name not in HEADLINE_LABELS}
     out["calibration"] = _calibration(golds, rows)
     out["needs_review_rate"] = round(float(np.mean([r["needs_review"] for r in rows])), 3)
     return out
 
 
+def _or_none(value: Any) -> str:
+    return NONE if value is None else str(value)
+
+
+def _same_value(label: Label, gold: Any, pred: Any) -> bool:
+    if label.is_set:
+        return sorted(gold or []) == sorted(pred or [])
+    if label.kind == "boolean":
+        return bool(gold) == bool(pred)
+    return gold == pred
+
+
 def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Expected calibration error (5 bins) of the top-label confidence per single-label field."""
     res: dict[str, Any] = {}
-    for f in ("relevance", "design", "outcome"):
+    for f in [lab.name for lab in LABELS if lab.kind == "single" and lab.name in HEADLINE_LABELS]:
         conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
         hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
         bins = np.clip((conf * 5).astype(int), 0, 4)
@@ -241,10 +268,15 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
         "n_records": len(recs), "gold_hash": gold_hash(recs), "n_unindexed": len(unindexed),
         "models": {getattr(model, "version_", model.name): {
             "pooled": score(labels, rows, articles), "unindexed": score(g, r, a)}}}
-    trained_on = getattr(model, "metadata_", {}).get("training_hash")
-    if trained_on and trained_on == examples_hash(articles, labels):
-        rep["warning"] = ("these gold records are the model's own training data: "
-                          "in-sample numbers, not a held-out score")
+    meta = getattr(model, "metadata_", None) or {}
+    seen = set(meta.get("training_pmids") or [])
+    n_seen = sum(str(a.pmid) in seen for a in articles)
+    if not seen and meta.get("training_hash") == examples_hash(articles, labels):
+        n_seen = len(articles)  # an older model that recorded only the whole set's hash
+    rep["n_in_training"] = n_seen
+    if n_seen:
+        rep["warning"] = (f"{n_seen} of {len(articles)} evaluated records were in the model's "
+                          "training data: in-sample numbers, not a held-out score")
     return rep
 
 
@@ -268,7 +300,7 @@ def format_report(rep: dict[str, Any]) -> str:
     for m, block in rep["models"].items():
         pooled = block["pooled"]
         lines.append(f"\n== {m}: per class (pooled out-of-fold)")
-        for fld in ("relevance", "conditions", "design", "outcome"):
+        for fld in [lab.name for lab in LABELS if lab.has_vocabulary]:
             lines.append(f"{fld}  macro-F1 {pooled[fld]['macro_f1']}")
             for c, v in pooled[fld]["per_class"].items():
                 lines.append(f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "

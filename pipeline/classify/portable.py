@@ -64,14 +64,14 @@ from pipeline.classify.baseline import metadata_fields
 from pipeline.classify.rules.features import RULE_FEATURE_NAMES, rule_features
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
-from pipeline.labels import BY_NAME
+from pipeline.labels import VOCAB
 from pipeline.records import Article
 
 FORMAT = "kea-linear"
 FORMAT_VERSION = 1
-CONDITIONS = BY_NAME["conditions"].vocabulary
-DESIGNS = BY_NAME["design"].vocabulary
-OUTCOMES = BY_NAME["outcome"].vocabulary
+CONDITIONS = VOCAB["conditions"]
+DESIGNS = VOCAB["design"]
+OUTCOMES = VOCAB["outcome"]
 _WHITE_SPACES = re.compile(r"\s\s+")  # how scikit-learn's char_wb analyzer collapses spaces
 
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from pipeline.classify import rules
 from pipeline.classify.registry import KeaModel
+from pipeline.labels import VOCAB
 from pipeline.records import Article
 from pipeline.store import content_hash
-from pipeline.taxonomy import CONDITIONS
 
+CONDITIONS = VOCAB["conditions"]
 # Designs whose abstracts carry no efficacy result by definition.
 NO_RESULT_DESIGNS = ("protocol",)
 RESULT_DESIGNS = ("rct", "systematic_review", "nonrandomized_trial", "observational")

@@ -25,8 +25,10 @@ from pipeline.classify.convert import convert
 from pipeline.classify.portable import PortableModel
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
+from pipeline.labels import VOCAB
 from pipeline.records import Article
-from pipeline.taxonomy import CONDITIONS
+
+CONDITIONS = VOCAB["conditions"]
 
 LabelDict = dict[str, Any]
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline.classify import card
 from pipeline.classify.evaluate import (
     cross_validate,
     format_report,
@@ -16,6 +17,7 @@ from pipeline.classify.evaluate import (
     oof_hash,
     rows_hash,
 )
+from pipeline.classify.portable import read_metadata
 from pipeline.classify.predict import predict_articles
 from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
 from pipeline.classify.train import (
@@ -25,8 +27,9 @@ from pipeline.classify.train import (
     training_examples,
 )
 from pipeline.errors import KeaError
+from pipeline.labels import LABEL_NAMES
 from pipeline.records import Article
-from pipeline.store import LABEL_FIELDS, Store
+from pipeline.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_GOLD = ROOT.parent / "shared" / "corpus" / "dev.jsonl"
@@ -68,7 +71,7 @@ def corrected_examples(db: str) -> tuple[list[tuple[Article, dict[str, Any]]], i
                 skipped += 1
                 continue
             stored = store.get_labels(pmid) or {}
-            labels = {f: stored.get(f) for f in LABEL_FIELDS}
+            labels = {f: stored.get(f) for f in LABEL_NAMES}
             labels.update(fix)
             if any(labels.get(f) is None for f in REQUIRED if f != "conditions"):
                 skipped += 1
@@ -95,6 +98,10 @@ def train_command(gold: list[str] | None, out: str | None, model_name: str | Non
     meta["gold_files"] = [p.name for p in gold_paths]
     meta["n_corrected"] = len(corrected)
     path = save_model(model, Path(out) if out else DEFAULT_MODEL_PATH, meta)
+    # the card: docs/model-card.md for the shipped model, <stem>.md beside any other
+    card_path = card.DOC_PATH if path.resolve() == DEFAULT_MODEL_PATH.resolve() \
+        else path.with_suffix(".md")
+    card.write_card(read_metadata(path), card_path)
     h = meta["cv"]["headline"]
     extra = f", {len(corrected)} corrected records" + (f" ({skipped} skipped)" if skipped else "") \
         if db else ""
@@ -111,6 +118,7 @@ def fit_with_metadata(articles: list[Article], labels: list[dict[str, Any]], nam
     data_hash = examples_hash(articles, labels)
     rows, _ = oof_predictions(articles, labels, name, folds=folds)
     cv = score(labels, rows, articles)
+    threshold = get_model(name).review_threshold
     model = get_model(name).fit(articles, labels)
     fit_rows = predict_articles(articles, model, model_version="-")
     # the version changes when the training data or the learned parameters change (and
@@ -126,6 +134,8 @@ def fit_with_metadata(articles: list[Article], labels: list[dict[str, Any]], nam
         "cv": {"folds": folds, "seed": 0, "headline": headline(cv), "oof_hash": oof_hash(rows),
                "outcome_per_class": cv["outcome"]["per_class"],
                "design_per_class": cv["design"]["per_class"]},
+        "metrics": card.metrics_rows(labels, rows, articles),
+        "review": card.review_summary(labels, rows, threshold),
         "fit_predictions_hash": oof_hash(fit_rows),
         "predictions_hash": rows_hash(fit_rows),
     }
