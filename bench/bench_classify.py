@@ -34,10 +34,18 @@ def _records() -> list[dict[str, Any]]:
     path = SHARED / "corpus" / "dev.jsonl"
     if path.exists():
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{"pmid": str(i), "title": f"Fictional ketamine trial {i} in invented depression",
-             "abstract": "METHODS: Forty invented patients were randomized to ketamine or "
-                         "saline.\nCONCLUSIONS: Ketamine reduced made-up symptoms.",
-             "publication_types": [], "mesh_terms": [], "keywords": []} for i in range(50)]
+    return [
+        {
+            "pmid": str(i),
+            "title": f"Fictional ketamine trial {i} in invented depression",
+            "abstract": "METHODS: Forty invented patients were randomized to ketamine or "
+            "saline.\nCONCLUSIONS: Ketamine reduced made-up symptoms.",
+            "publication_types": [],
+            "mesh_terms": [],
+            "keywords": [],
+        }
+        for i in range(50)
+    ]
 
 
 def _articles(n: int) -> list[Article]:

@@ -71,8 +71,9 @@ def test_mixed_is_found_at_all(corpus: list[dict], oof: list[dict]) -> None:
     assert sum(oof[i]["outcome"] == "mixed" for i in idx) >= 2
 
 
-def test_beneficial_is_rarely_turned_into_mixed_or_no_benefit(corpus: list[dict],
-                                                               oof: list[dict]) -> None:
+def test_beneficial_is_rarely_turned_into_mixed_or_no_benefit(
+    corpus: list[dict], oof: list[dict]
+) -> None:
     idx = [i for i, r in enumerate(corpus) if r["labels"]["outcome"] == "beneficial"]
     rows = [oof[i] for i in idx]
     # was <= 0.1 on the 236-record corpus (held); on the 474-record corpus 3-fold OOF
@@ -87,35 +88,49 @@ def test_beneficial_records_are_mostly_found(corpus: list[dict], oof: list[dict]
 
 
 def test_comorbid_ptsd_and_depression_get_both(corpus: list[dict], oof: list[dict]) -> None:
-    idx = [i for i, r in enumerate(corpus)
-           if {"ptsd", "depression"} <= set(r["labels"]["conditions"])]
+    idx = [
+        i for i, r in enumerate(corpus) if {"ptsd", "depression"} <= set(r["labels"]["conditions"])
+    ]
     rows = [oof[i] for i in idx]
     assert _share(rows, [{"ptsd", "depression"} <= set(r["conditions"]) for r in rows]) >= 0.5
     # and never lose both while in scope. A record wrongly called off-topic has no conditions
     # by design; that is a relevance error (2 of the 19 comorbid records of the 474-record
     # corpus; none of the 236-record corpus), measured by the relevance tests
-    assert all(set(r["conditions"]) & {"ptsd", "depression"} for r in rows
-               if r["relevance"] == "in_scope")
+    assert all(
+        set(r["conditions"]) & {"ptsd", "depression"} for r in rows if r["relevance"] == "in_scope"
+    )
     assert sum(r["relevance"] == "off_topic" for r in rows) <= 2
 
 
-def test_perioperative_postpartum_depression_trials_are_in_scope(corpus: list[dict],
-                                                                 oof: list[dict]) -> None:
-    idx = [i for i, r in enumerate(corpus)
-           if r["labels"]["relevance"] == "in_scope"
-           and re.search(r"postpartum|cesarean|caesarean|perinatal", r["title"], re.I)]
+def test_perioperative_postpartum_depression_trials_are_in_scope(
+    corpus: list[dict], oof: list[dict]
+) -> None:
+    idx = [
+        i
+        for i, r in enumerate(corpus)
+        if r["labels"]["relevance"] == "in_scope"
+        and re.search(r"postpartum|cesarean|caesarean|perinatal", r["title"], re.I)
+    ]
     rows = [oof[i] for i in idx]
     assert len(rows) >= 3
-    assert _share(rows, [r["relevance"] == "in_scope" and "depression" in r["conditions"]
-                         for r in rows]) >= 0.8
+    assert (
+        _share(
+            rows, [r["relevance"] == "in_scope" and "depression" in r["conditions"] for r in rows]
+        )
+        >= 0.8
+    )
 
 
-def test_preoperative_anxiety_under_sedation_is_off_topic(corpus: list[dict],
-                                                          oof: list[dict]) -> None:
-    idx = [i for i, r in enumerate(corpus)
-           if r["labels"]["relevance"] == "off_topic"
-           and re.search(r"anxi|agitation", _text(r), re.I)
-           and re.search(r"preoperative|perioperative|premedicat|sedation", _text(r), re.I)]
+def test_preoperative_anxiety_under_sedation_is_off_topic(
+    corpus: list[dict], oof: list[dict]
+) -> None:
+    idx = [
+        i
+        for i, r in enumerate(corpus)
+        if r["labels"]["relevance"] == "off_topic"
+        and re.search(r"anxi|agitation", _text(r), re.I)
+        and re.search(r"preoperative|perioperative|premedicat|sedation", _text(r), re.I)
+    ]
     rows = [oof[i] for i in idx]
     assert len(rows) >= 5
     assert _share(rows, [r["relevance"] == "off_topic" for r in rows]) >= 0.9
@@ -135,14 +150,19 @@ def test_protocols_are_found_and_report_no_outcome(corpus: list[dict], oof: list
 
 
 def test_off_topic_records_report_no_outcome(oof: list[dict]) -> None:
-    assert all(r["outcome"] == "not_reported" and r["conditions"] == []
-               for r in oof if r["relevance"] == "off_topic")
+    assert all(
+        r["outcome"] == "not_reported" and r["conditions"] == []
+        for r in oof
+        if r["relevance"] == "off_topic"
+    )
 
 
 def test_sample_size_when_stated(corpus: list[dict], oof: list[dict]) -> None:
-    pairs = [(r["labels"]["sample_size"], o["sample_size"]) for r, o in zip(corpus, oof,
-                                                                          strict=True)
-             if r["abstract"] and r["labels"]["sample_size"] is not None]
+    pairs = [
+        (r["labels"]["sample_size"], o["sample_size"])
+        for r, o in zip(corpus, oof, strict=True)
+        if r["abstract"] and r["labels"]["sample_size"] is not None
+    ]
     # was >= 0.8 on the 236-record corpus (held); 474 records, 3-fold OOF: 166 of 210 = 0.79
     # (most misses: per-group "n = X" counts where gold is their sum, pooled review totals)
     assert sum(g == p for g, p in pairs) / len(pairs) >= 0.79
@@ -164,23 +184,27 @@ def test_shipped_model_loads_and_reproduces_its_recorded_predictions(corpus: lis
     meta = json.loads(DEFAULT_MODEL_PATH.read_text())["metadata"]
     assert model.version_ == meta["model_version"]
     # the version is the training data and the parameters, nothing else
-    assert model.version_ == model_version(meta["model_name"], meta["training_hash"],
-                                           model.parameters_hash())
+    assert model.version_ == model_version(
+        meta["model_name"], meta["training_hash"], model.parameters_hash()
+    )
     arts, labels = training_examples(corpus)
-    assert examples_hash(arts, labels) == meta["training_hash"], \
+    assert examples_hash(arts, labels) == meta["training_hash"], (
         "the shipped model was trained on other data: run `kea train`"
+    )
     rows = predict_articles(arts, model)
     assert oof_hash(rows) == meta["fit_predictions_hash"]
     # every label, confidence, evidence string and review flag, as when it was trained
-    assert rows_hash(rows) == meta["predictions_hash"], \
+    assert rows_hash(rows) == meta["predictions_hash"], (
         "classifier code changed what the shipped model predicts: run `kea train`"
+    )
 
 
 def test_shipped_model_cv_metrics_reproduce(corpus: list[dict]) -> None:
     """A fresh cross-validation of the shipped recipe gives the metrics recorded beside it."""
     meta = json.loads(DEFAULT_MODEL_PATH.read_text())["metadata"]
-    rep = cross_validate(corpus, model_name=meta["model_name"], folds=meta["cv"]["folds"],
-                         baselines=())
+    rep = cross_validate(
+        corpus, model_name=meta["model_name"], folds=meta["cv"]["folds"], baselines=()
+    )
     block = rep["models"][meta["model_name"]]
     assert block["oof_hash"] == meta["cv"]["oof_hash"]
     # and the targets of the brief that the model reaches
@@ -215,8 +239,9 @@ def test_classify_store_labels_and_keeps_corrections(tmp_db: Path, corpus: list[
         assert after["confidence"] and after["evidence"]
 
 
-def test_train_uses_stored_corrections(tmp_path: Path, tmp_db: Path, small_gold: Path,
-                                       corpus: list[dict]) -> None:
+def test_train_uses_stored_corrections(
+    tmp_path: Path, tmp_db: Path, small_gold: Path, corpus: list[dict]
+) -> None:
     extra: list[Article] = [article_from_record(r) for r in corpus[1::3][:10]]
     with Store(tmp_db) as store:
         store.upsert_batch(extra)
@@ -243,8 +268,9 @@ def test_train_without_gold_file_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_train_with_missing_database_is_a_clear_error(tmp_path: Path, small_gold: Path) -> None:
     with pytest.raises(KeaError, match="does not exist"):
-        train_command([str(small_gold)], str(tmp_path / "m.json"), None,
-                      str(tmp_path / "nope.sqlite"))
+        train_command(
+            [str(small_gold)], str(tmp_path / "m.json"), None, str(tmp_path / "nope.sqlite")
+        )
     assert not (tmp_path / "nope.sqlite").exists()
 
 
@@ -263,14 +289,30 @@ def test_evaluate_json_has_baselines_and_unindexed_subset(small_gold: Path) -> N
 
 def _fictional_gold(n: int) -> list[dict]:
     """Team-written records no model was trained on, with complete gold labels."""
-    labels = {"relevance": "in_scope", "conditions": ["depression"], "subgroups": [],
-              "design": "rct", "outcome": "beneficial", "sample_size": 40, "drug": "ketamine",
-              "routes": ["iv"], "comparator": "placebo", "psychotherapy": False}
-    return [{"pmid": f"99900{i}", "title": f"Invented ketamine infusion trial {i} in made-up "
-             "depression: a randomized placebo-controlled study",
-             "abstract": "METHODS: Forty invented adults were randomized to intravenous "
-             "ketamine or saline placebo.\nCONCLUSIONS: Ketamine reduced fictional depressive "
-             "symptoms.", "labels": dict(labels)} for i in range(n)]
+    labels = {
+        "relevance": "in_scope",
+        "conditions": ["depression"],
+        "subgroups": [],
+        "design": "rct",
+        "outcome": "beneficial",
+        "sample_size": 40,
+        "drug": "ketamine",
+        "routes": ["iv"],
+        "comparator": "placebo",
+        "psychotherapy": False,
+    }
+    return [
+        {
+            "pmid": f"99900{i}",
+            "title": f"Invented ketamine infusion trial {i} in made-up "
+            "depression: a randomized placebo-controlled study",
+            "abstract": "METHODS: Forty invented adults were randomized to intravenous "
+            "ketamine or saline placebo.\nCONCLUSIONS: Ketamine reduced fictional depressive "
+            "symptoms.",
+            "labels": dict(labels),
+        }
+        for i in range(n)
+    ]
 
 
 def test_evaluate_held_out_mode_scores_a_model_file(tmp_path: Path) -> None:
@@ -282,8 +324,9 @@ def test_evaluate_held_out_mode_scores_a_model_file(tmp_path: Path) -> None:
     assert rep["n_in_training"] == 0 and "warning" not in rep  # never seen: held out
 
 
-def test_evaluate_held_out_mode_warns_on_a_subset_of_training_data(small_gold: Path,
-                                                                   tmp_path: Path) -> None:
+def test_evaluate_held_out_mode_warns_on_a_subset_of_training_data(
+    small_gold: Path, tmp_path: Path
+) -> None:
     """Any evaluated record the model was trained on makes the score in-sample: warn, and
     say how many (the whole-set hash differs for a subset; the per-record check does not)."""
     subset = [json.loads(line) for line in small_gold.read_text().splitlines()]
@@ -291,15 +334,19 @@ def test_evaluate_held_out_mode_warns_on_a_subset_of_training_data(small_gold: P
     mixed.write_text("".join(json.dumps(r) + "\n" for r in subset + _fictional_gold(2)))
     rep = json.loads(evaluate_command([str(mixed)], True, 5, None, str(DEFAULT_MODEL_PATH)))
     assert rep["n_in_training"] == len(subset)
-    assert rep["warning"].startswith(f"{len(subset)} of {len(subset) + 2} evaluated records "
-                                     "were in the model's training data")
+    assert rep["warning"].startswith(
+        f"{len(subset)} of {len(subset) + 2} evaluated records were in the model's training data"
+    )
 
 
-def test_evaluate_held_out_mode_warns_on_training_data(corpus_path: Path,
-                                                       corpus: list[dict]) -> None:
+def test_evaluate_held_out_mode_warns_on_training_data(
+    corpus_path: Path, corpus: list[dict]
+) -> None:
     text = evaluate_command([str(corpus_path)], False, 5, None, str(DEFAULT_MODEL_PATH))
-    assert text.startswith(f"WARNING: {len(corpus)} of {len(corpus)} evaluated records were "
-                           "in the model's training data")
+    assert text.startswith(
+        f"WARNING: {len(corpus)} of {len(corpus)} evaluated records were "
+        "in the model's training data"
+    )
 
 
 # --------------------------------------------------------------------------- model card
@@ -311,8 +358,12 @@ def test_shipped_card_has_a_metrics_row_for_every_registry_label() -> None:
     for lab in LABELS:
         r = rows[lab.name]
         assert set(r) == {"label", "metric", "value", "ci_low", "ci_high", "n", "split"}
-        assert r["metric"] == {"single": "macro_f1", "set": "macro_f1", "integer": "exact",
-                               "boolean": "accuracy"}[lab.kind]
+        assert (
+            r["metric"]
+            == {"single": "macro_f1", "set": "macro_f1", "integer": "exact", "boolean": "accuracy"}[
+                lab.kind
+            ]
+        )
         assert r["split"] == "cv" and r["n"] > 0
         assert 0.0 <= r["ci_low"] <= r["value"] <= r["ci_high"] <= 1.0, r
     review = meta["review"]
@@ -323,8 +374,9 @@ def test_shipped_card_has_a_metrics_row_for_every_registry_label() -> None:
 
 
 def test_model_card_document_is_rendered_from_the_shipped_metadata() -> None:
-    assert card.DOC_PATH.read_text(encoding="utf-8") == card.render(model_card()), \
+    assert card.DOC_PATH.read_text(encoding="utf-8") == card.render(model_card()), (
         "docs/model-card.md is stale: run `kea train`"
+    )
 
 
 def test_card_metrics_agree_with_the_evaluation(corpus: list[dict], oof: list[dict]) -> None:
@@ -332,8 +384,16 @@ def test_card_metrics_agree_with_the_evaluation(corpus: list[dict], oof: list[di
     golds = [r["labels"] for r in corpus]
     rows = {r["label"]: r for r in card.metrics_rows(golds, oof, arts, n_boot=20)}
     s = score(golds, oof, arts)
-    for name in ("relevance", "conditions", "subgroups", "design", "outcome", "drug", "routes",
-                 "comparator"):
+    for name in (
+        "relevance",
+        "conditions",
+        "subgroups",
+        "design",
+        "outcome",
+        "drug",
+        "routes",
+        "comparator",
+    ):
         assert rows[name]["value"] == pytest.approx(s[name]["macro_f1"], abs=1e-3), name
     assert rows["sample_size"]["value"] == s["sample_size"]["exact"]
     assert rows["sample_size"]["n"] == s["sample_size"]["n_stated"]

@@ -19,11 +19,12 @@ from pipeline.records import Article
 
 def plain_tfidf_features() -> Pipeline:
     """Title + abstract as plain TF-IDF (the text baseline's only features)."""
-    return Pipeline([
-        ("text", TextAssembler(("title", "abstract"), title_weight=1)),
-        ("tfidf", TfidfVectorizer(sublinear_tf=True, dtype=np.float32)),
-    ])
-
+    return Pipeline(
+        [
+            ("text", TextAssembler(("title", "abstract"), title_weight=1)),
+            ("tfidf", TfidfVectorizer(sublinear_tf=True, dtype=np.float32)),
+        ]
+    )
 
 
 def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
@@ -31,8 +32,9 @@ def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
     mesh = " ".join(m.lower() for m in a.mesh_terms)
     conds = {
         "depression": float(any(k in mesh for k in ("depress", "suicid", "bipolar"))),
-        "ptsd": float("stress disorders, post-traumatic" in mesh or "stress disorders, traumatic"
-                      in mesh),
+        "ptsd": float(
+            "stress disorders, post-traumatic" in mesh or "stress disorders, traumatic" in mesh
+        ),
         "anxiety": float(any(k in mesh for k in ("anxiety", "panic", "obsessive", "phobi"))),
     }
     in_scope = float(any(conds.values()))

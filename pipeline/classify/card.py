@@ -40,8 +40,12 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "model-card.md"
 BOOTSTRAP = 1000
 # the labels whose joint correctness the review block reports
 REVIEWED = ("relevance", "conditions", "design", "outcome")
-METRIC_OF_KIND = {"single": "macro_f1", "set": "macro_f1", "integer": "exact",
-                  "boolean": "accuracy"}
+METRIC_OF_KIND = {
+    "single": "macro_f1",
+    "set": "macro_f1",
+    "integer": "exact",
+    "boolean": "accuracy",
+}
 
 
 def model_card(path: str | Path | None = None) -> dict[str, Any] | None:
@@ -60,8 +64,12 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     return np.divide(2 * tp, den, out=np.zeros(len(tp)), where=den > 0)
 
 
-def _metric_fn(label: Label, golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
-               articles: Sequence[Article]) -> tuple[Any, int]:
+def _metric_fn(
+    label: Label,
+    golds: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    articles: Sequence[Article],
+) -> tuple[Any, int]:
     """(metric of a record-index array, number of scored records) for one label."""
     name = label.name
     if label.kind == "single":
@@ -93,27 +101,43 @@ def _metric_fn(label: Label, golds: Sequence[dict[str, Any]], rows: Sequence[dic
 
         return multi, len(golds)
     if label.kind == "integer":
-        ok = np.array([g[name] == r.get(name) for g, r, a in zip(golds, rows, articles,
-                                                                  strict=True)
-                       if g.get(name) is not None and a.abstract_sections], dtype=float)
+        ok = np.array(
+            [
+                g[name] == r.get(name)
+                for g, r, a in zip(golds, rows, articles, strict=True)
+                if g.get(name) is not None and a.abstract_sections
+            ],
+            dtype=float,
+        )
         return (lambda idx: float(ok[idx].mean())), len(ok)
-    ok = np.array([bool(g.get(name)) == bool(r.get(name)) for g, r in zip(golds, rows,
-                                                                          strict=True)],
-                  dtype=float)
+    ok = np.array(
+        [bool(g.get(name)) == bool(r.get(name)) for g, r in zip(golds, rows, strict=True)],
+        dtype=float,
+    )
     return (lambda idx: float(ok[idx].mean())), len(ok)
 
 
-def metrics_rows(golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
-                 articles: Sequence[Article], n_boot: int = BOOTSTRAP,
-                 seed: int = 0) -> list[dict[str, Any]]:
+def metrics_rows(
+    golds: Sequence[dict[str, Any]],
+    rows: Sequence[dict[str, Any]],
+    articles: Sequence[Article],
+    n_boot: int = BOOTSTRAP,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """One cross-validated metric row per registry label, with a bootstrap 95% interval."""
     rng = np.random.default_rng(seed)
     out: list[dict[str, Any]] = []
     for label in LABELS:
         fn, n = _metric_fn(label, golds, rows, articles)
-        row: dict[str, Any] = {"label": label.name, "metric": METRIC_OF_KIND[label.kind],
-                               "value": None, "ci_low": None, "ci_high": None, "n": n,
-                               "split": "cv"}
+        row: dict[str, Any] = {
+            "label": label.name,
+            "metric": METRIC_OF_KIND[label.kind],
+            "value": None,
+            "ci_low": None,
+            "ci_high": None,
+            "n": n,
+            "split": "cv",
+        }
         if n:
             row["value"] = round(fn(np.arange(n)), 3)
         if n >= 2:
@@ -125,12 +149,17 @@ def metrics_rows(golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]]
 
 
 def _all_correct(g: dict[str, Any], r: dict[str, Any]) -> bool:
-    return all(sorted(g.get(f) or []) == sorted(r.get(f) or []) if f == "conditions"
-               else g.get(f) == r.get(f) for f in REVIEWED)
+    return all(
+        sorted(g.get(f) or []) == sorted(r.get(f) or [])
+        if f == "conditions"
+        else g.get(f) == r.get(f)
+        for f in REVIEWED
+    )
 
 
-def review_summary(golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
-                   threshold: float) -> dict[str, Any]:
+def review_summary(
+    golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], threshold: float
+) -> dict[str, Any]:
     """How the review flag separates wrong from right predictions (out-of-fold rows)."""
     flagged = np.array([bool(r["needs_review"]) for r in rows])
     right = np.array([_all_correct(g, r) for g, r in zip(golds, rows, strict=True)])
@@ -138,9 +167,12 @@ def review_summary(golds: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any
     def acc(mask: np.ndarray) -> float | None:
         return round(float(right[mask].mean()), 3) if mask.any() else None
 
-    return {"threshold": threshold,
-            "flagged_share": round(float(flagged.mean()), 3) if len(rows) else None,
-            "accuracy_flagged": acc(flagged), "accuracy_unflagged": acc(~flagged)}
+    return {
+        "threshold": threshold,
+        "flagged_share": round(float(flagged.mean()), 3) if len(rows) else None,
+        "accuracy_flagged": acc(flagged),
+        "accuracy_unflagged": acc(~flagged),
+    }
 
 
 # --------------------------------------------------------------------------- the document

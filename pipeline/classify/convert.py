@@ -24,28 +24,51 @@ from pipeline.errors import ModelError
 Arrays = dict[str, np.ndarray]
 
 
-def _tfidf(name: str, assembler: TextAssembler, vec: TfidfVectorizer,
-           arrays: Arrays) -> dict[str, Any]:
-    plain = (type(vec) is TfidfVectorizer and vec.input == "content" and vec.preprocessor is None
-             and vec.tokenizer is None and vec.stop_words is None and vec.strip_accents is None
-             and not vec.binary and vec.use_idf and vec.analyzer in ("word", "char_wb"))
+def _tfidf(
+    name: str, assembler: TextAssembler, vec: TfidfVectorizer, arrays: Arrays
+) -> dict[str, Any]:
+    plain = (
+        type(vec) is TfidfVectorizer
+        and vec.input == "content"
+        and vec.preprocessor is None
+        and vec.tokenizer is None
+        and vec.stop_words is None
+        and vec.strip_accents is None
+        and not vec.binary
+        and vec.use_idf
+        and vec.analyzer in ("word", "char_wb")
+    )
     if not plain:
         raise ModelError(f"{name}: a TF-IDF configuration the portable format does not cover")
     arrays[f"{name}.vocabulary"] = np.asarray(vec.get_feature_names_out().tolist(), dtype=str)
     arrays[f"{name}.idf"] = np.asarray(vec.idf_)
-    return {"type": "tfidf", "array": name, "parts": list(assembler.parts),
-            "title_weight": int(assembler.title_weight), "analyzer": vec.analyzer,
-            "ngram_range": [int(n) for n in vec.ngram_range], "lowercase": bool(vec.lowercase),
-            "token_pattern": vec.token_pattern, "sublinear_tf": bool(vec.sublinear_tf),
-            "norm": vec.norm, "dtype": np.dtype(vec.dtype).name}
+    return {
+        "type": "tfidf",
+        "array": name,
+        "parts": list(assembler.parts),
+        "title_weight": int(assembler.title_weight),
+        "analyzer": vec.analyzer,
+        "ngram_range": [int(n) for n in vec.ngram_range],
+        "lowercase": bool(vec.lowercase),
+        "token_pattern": vec.token_pattern,
+        "sublinear_tf": bool(vec.sublinear_tf),
+        "norm": vec.norm,
+        "dtype": np.dtype(vec.dtype).name,
+    }
 
 
 def _block(name: str, est: Any, arrays: Arrays) -> dict[str, Any]:
     if isinstance(est, RuleFeatures):
-        return {"type": "rules", "weight": float(est.weight),
-                "columns": [RULE_FEATURE_NAMES[i] for i in est.columns_]}
-    if isinstance(est, Pipeline) and len(est.steps) == 2 \
-            and isinstance(est.steps[0][1], TextAssembler):
+        return {
+            "type": "rules",
+            "weight": float(est.weight),
+            "columns": [RULE_FEATURE_NAMES[i] for i in est.columns_],
+        }
+    if (
+        isinstance(est, Pipeline)
+        and len(est.steps) == 2
+        and isinstance(est.steps[0][1], TextAssembler)
+    ):
         return _tfidf(name, est.steps[0][1], est.steps[1][1], arrays)
     raise ModelError(f"{name}: {type(est).__name__} has no portable form")
 
@@ -57,14 +80,21 @@ def features(group: str, est: Any, arrays: Arrays) -> dict[str, Any] | None:
     if isinstance(est, FeatureUnion):
         if est.transformer_weights is not None:
             raise ModelError(f"{group}: weighted unions have no portable form")
-        return {"union": True, "blocks": [_block(f"{group}.{i}", t, arrays)
-                                          for i, (_, t) in enumerate(est.transformer_list)]}
+        return {
+            "union": True,
+            "blocks": [
+                _block(f"{group}.{i}", t, arrays) for i, (_, t) in enumerate(est.transformer_list)
+            ],
+        }
     return {"union": False, "blocks": [_block(f"{group}.0", est, arrays)]}
 
 
 def _linear(lr: LogisticRegression, name: str, arrays: Arrays) -> str:
     if not isinstance(lr, LogisticRegression) or getattr(lr, "multi_class", "auto") not in (
-            "auto", "deprecated", "multinomial"):
+        "auto",
+        "deprecated",
+        "multinomial",
+    ):
         raise ModelError(f"{name}: only multinomial/binary LogisticRegression is portable")
     arrays[f"{name}.coef"] = np.asarray(lr.coef_)  # its own dtype: float32 data, float32 fit
     arrays[f"{name}.intercept"] = np.asarray(lr.intercept_)
@@ -75,8 +105,13 @@ def head(key: str, features_of: str, est: Any, name: str, arrays: Arrays) -> dic
     """A fitted head (SafeCalibratedClassifier or LogisticRegression) as a HEAD spec."""
     classes = np.asarray(est.classes_).tolist()
     inner = getattr(est, "fitted_", est)
-    spec = {"key": key, "features": features_of, "array": name, "classes": classes,
-            "calibrated": isinstance(inner, CalibratedClassifierCV)}
+    spec = {
+        "key": key,
+        "features": features_of,
+        "array": name,
+        "classes": classes,
+        "calibrated": isinstance(inner, CalibratedClassifierCV),
+    }
     if isinstance(inner, CalibratedClassifierCV):
         if inner.method != "sigmoid" or len(inner.calibrated_classifiers_) != 1:
             raise ModelError(f"{key}: only one sigmoid-calibrated classifier is portable")
@@ -99,11 +134,13 @@ def convert(model: Any) -> tuple[dict[str, Any], Arrays]:
     arrays: Arrays = {}
     doc = features("doc", model.doc_, arrays)
     spec: dict[str, Any] = {
-        "name": model.name, "review_threshold": float(model.review_threshold),
+        "name": model.name,
+        "review_threshold": float(model.review_threshold),
         "overrides": bool(model.overrides_),
         "fact_accuracy": {k: float(v) for k, v in model.fact_accuracy_.items()},
-        "features": None if doc is None else
-        {"doc": doc, "finding": features("finding", model.finding_, arrays)},
+        "features": None
+        if doc is None
+        else {"doc": doc, "finding": features("finding", model.finding_, arrays)},
         "heads": [],
     }
     for i, (key, h) in enumerate(model.heads_.items()):

@@ -56,8 +56,13 @@ def gold_hash(recs: Sequence[dict[str, Any]]) -> str:
     """Stable hash of the training data (pmid, text and labels), recorded in model metadata."""
     h = hashlib.sha256()
     for r in sorted(recs, key=lambda r: str(r["pmid"])):
-        h.update(json.dumps([r["pmid"], r.get("title"), r.get("abstract"), r["labels"]],
-                            sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(
+            json.dumps(
+                [r["pmid"], r.get("title"), r.get("abstract"), r["labels"]],
+                sort_keys=True,
+                ensure_ascii=False,
+            ).encode("utf-8")
+        )
     return h.hexdigest()[:16]
 
 
@@ -66,9 +71,14 @@ def examples_hash(articles: Sequence[Article], labels: Sequence[dict[str, Any]])
     h = hashlib.sha256()
     items = sorted(zip(articles, labels, strict=True), key=lambda p: str(p[0].pmid))
     for a, lab in items:
-        h.update(json.dumps([a.pmid, a.title, a.abstract, a.publication_types, a.mesh_terms,
-                             a.keywords, lab], sort_keys=True, ensure_ascii=False,
-                            default=str).encode("utf-8"))
+        h.update(
+            json.dumps(
+                [a.pmid, a.title, a.abstract, a.publication_types, a.mesh_terms, a.keywords, lab],
+                sort_keys=True,
+                ensure_ascii=False,
+                default=str,
+            ).encode("utf-8")
+        )
     return h.hexdigest()[:16]
 
 
@@ -79,8 +89,9 @@ def strat_key(labels: dict[str, Any]) -> str:
     return labels["design"]
 
 
-def oof_predictions(articles: list[Article], labels: list[dict[str, Any]], name: str,
-                    folds: int = 5, seed: int = 0) -> tuple[list[dict[str, Any]], list[int]]:
+def oof_predictions(
+    articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[int]]:
     """Out-of-fold label rows for every record, and each record's fold number."""
     keys = [strat_key(lab) for lab in labels]
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -99,17 +110,24 @@ def oof_predictions(articles: list[Article], labels: list[dict[str, Any]], name:
 
 # --------------------------------------------------------------------------- metrics
 def _single(gold: list[str], pred: list[str], classes: Sequence[str]) -> dict[str, Any]:
-    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(classes),
-                                                 zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(classes), zero_division=0)
     present = [i for i, c in enumerate(classes) if s[i] > 0]
     return {
-        "per_class": {c: {"precision": round(float(p[i]), 3), "recall": round(float(r[i]), 3),
-                          "f1": round(float(f[i]), 3), "support": int(s[i])}
-                      for i, c in enumerate(classes)},
+        "per_class": {
+            c: {
+                "precision": round(float(p[i]), 3),
+                "recall": round(float(r[i]), 3),
+                "f1": round(float(f[i]), 3),
+                "support": int(s[i]),
+            }
+            for i, c in enumerate(classes)
+        },
         "macro_f1": round(float(np.mean([f[i] for i in present])) if present else 0.0, 3),
         "accuracy": round(float(np.mean([g == q for g, q in zip(gold, pred, strict=True)])), 3),
-        "confusion": {"labels": list(classes),
-                      "matrix": confusion_matrix(gold, pred, labels=list(classes)).tolist()},
+        "confusion": {
+            "labels": list(classes),
+            "matrix": confusion_matrix(gold, pred, labels=list(classes)).tolist(),
+        },
     }
 
 
@@ -119,25 +137,32 @@ def _present(label: Label, gold: dict[str, Any], article: Article) -> bool:
     return gold.get(label.name) is not None and bool(article.abstract_sections)
 
 
-def _set_block(label: Label, golds: list[dict[str, Any]],
-               rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _set_block(
+    label: Label, golds: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
     block: dict[str, Any] = {"per_class": {}}
     for v in label.vocabulary:
         g = [v in (x.get(label.name) or []) for x in golds]
         p = [v in (x.get(label.name) or []) for x in rows]
         pr, rc, f, _ = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
-        block["per_class"][v] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
-                                 "f1": round(float(f), 3), "support": int(sum(g)),
-                                 "predicted": int(sum(p))}
+        block["per_class"][v] = {
+            "precision": round(float(pr), 3),
+            "recall": round(float(rc), 3),
+            "f1": round(float(f), 3),
+            "support": int(sum(g)),
+            "predicted": int(sum(p)),
+        }
     # a value absent from gold and never predicted says nothing: leave it out of the mean
     seen = [v for v, c in block["per_class"].items() if c["support"] or c["predicted"]]
-    block["macro_f1"] = round(float(np.mean([block["per_class"][v]["f1"] for v in seen]))
-                              if seen else 0.0, 3)
+    block["macro_f1"] = round(
+        float(np.mean([block["per_class"][v]["f1"] for v in seen])) if seen else 0.0, 3
+    )
     return block
 
 
-def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
-          articles: list[Article]) -> dict[str, Any]:
+def score(
+    golds: list[dict[str, Any]], rows: list[dict[str, Any]], articles: list[Article]
+) -> dict[str, Any]:
     """Every metric for one set of predictions against gold labels, one block per registry
     label; the label's kind decides the metric (single: per-class + macro-F1 + accuracy,
     set: per-value F1 + macro, integer: exact match, boolean: accuracy)."""
@@ -146,26 +171,54 @@ def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
         name = label.name
         if label.kind == "single":
             # None (not applicable, e.g. no drug named) is a value of its own here
-            out[name] = _single([_or_none(g.get(name)) for g in golds],
-                                [_or_none(r.get(name)) for r in rows], label.vocabulary)
+            out[name] = _single(
+                [_or_none(g.get(name)) for g in golds],
+                [_or_none(r.get(name)) for r in rows],
+                label.vocabulary,
+            )
         elif label.kind == "set":
             out[name] = _set_block(label, golds, rows)
         elif label.kind == "integer":
-            stated = [(g[name], r.get(name)) for g, r, a in zip(golds, rows, articles,
-                                                                strict=True)
-                      if _present(label, g, a)]
-            out[name] = {"exact": round(float(np.mean([g == p for g, p in stated])), 3)
-                         if stated else None, "n_stated": len(stated)}
+            stated = [
+                (g[name], r.get(name))
+                for g, r, a in zip(golds, rows, articles, strict=True)
+                if _present(label, g, a)
+            ]
+            out[name] = {
+                "exact": round(float(np.mean([g == p for g, p in stated])), 3) if stated else None,
+                "n_stated": len(stated),
+            }
         else:  # boolean
-            out[name] = {"accuracy": round(float(np.mean(
-                [bool(g.get(name)) == bool(r.get(name)) for g, r in zip(golds, rows,
-                                                                        strict=True)])), 3)}
+            out[name] = {
+                "accuracy": round(
+                    float(
+                        np.mean(
+                            [
+                                bool(g.get(name)) == bool(r.get(name))
+                                for g, r in zip(golds, rows, strict=True)
+                            ]
+                        )
+                    ),
+                    3,
+                )
+            }
     out["relevance"]["f1"] = out["relevance"]["per_class"]["in_scope"]["f1"]
     # exact agreement of the whole value, every label (sets compared as sets)
     out["facts_accuracy"] = {
-        label.name: round(float(np.mean([_same_value(label, g.get(label.name), r.get(label.name))
-                                         for g, r in zip(golds, rows, strict=True)])), 3)
-        for label in LABELS if label.name not in HEADLINE_LABELS}
+        label.name: round(
+            float(
+                np.mean(
+                    [
+                        _same_value(label, g.get(label.name), r.get(label.name))
+                        for g, r in zip(golds, rows, strict=True)
+                    ]
+                )
+            ),
+            3,
+        )
+        for label in LABELS
+        if label.name not in HEADLINE_LABELS
+    }
     out["calibration"] = _calibration(golds, rows)
     out["needs_review_rate"] = round(float(np.mean([r["needs_review"] for r in rows])), 3)
     return out
@@ -190,28 +243,41 @@ def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dic
         conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
         hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
         bins = np.clip((conf * 5).astype(int), 0, 4)
-        ece = sum(abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
-                  for b in range(5) if np.any(bins == b))
-        res[f] = {"ece": round(float(ece), 3), "mean_confidence": round(float(conf.mean()), 3),
-                  "accuracy": round(float(hit.mean()), 3)}
+        ece = sum(
+            abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+            for b in range(5)
+            if np.any(bins == b)
+        )
+        res[f] = {
+            "ece": round(float(ece), 3),
+            "mean_confidence": round(float(conf.mean()), 3),
+            "accuracy": round(float(hit.mean()), 3),
+        }
     return res
 
 
 def headline(s: dict[str, Any]) -> dict[str, Any]:
     """The target numbers of one score block."""
-    return {"relevance_f1": s["relevance"]["f1"],
-            "conditions_macro_f1": s["conditions"]["macro_f1"],
-            "design_macro_f1": s["design"]["macro_f1"],
-            "outcome_macro_f1": s["outcome"]["macro_f1"],
-            "sample_size_exact": s["sample_size"]["exact"]}
+    return {
+        "relevance_f1": s["relevance"]["f1"],
+        "conditions_macro_f1": s["conditions"]["macro_f1"],
+        "design_macro_f1": s["design"]["macro_f1"],
+        "outcome_macro_f1": s["outcome"]["macro_f1"],
+        "sample_size_exact": s["sample_size"]["exact"],
+    }
 
 
 def _subset(idx: list[int], *lists: list[Any]) -> list[list[Any]]:
     return [[lst[i] for i in idx] for lst in lists]
 
 
-def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, folds: int = 5,
-                   baselines: Sequence[str] = BASELINES, seed: int = 0) -> dict[str, Any]:
+def cross_validate(
+    recs: list[dict[str, Any]],
+    model_name: str | None = None,
+    folds: int = 5,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The full CV report: model + baselines, pooled OOF, mean over folds, unindexed subset."""
     name = model_name or "hybrid"
     get_model(name)  # fail early on an unknown name
@@ -220,10 +286,14 @@ def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, fo
     articles = [article_from_record(r) for r in recs]
     labels = [r["labels"] for r in recs]
     unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
-    report: dict[str, Any] = {"n_records": len(recs), "folds": folds, "gold_hash": gold_hash(recs),
-                              "n_unindexed": len(unindexed),
-                              "n_with_abstract": sum(bool(a.abstract_sections) for a in articles),
-                              "models": {}}
+    report: dict[str, Any] = {
+        "n_records": len(recs),
+        "folds": folds,
+        "gold_hash": gold_hash(recs),
+        "n_unindexed": len(unindexed),
+        "n_with_abstract": sum(bool(a.abstract_sections) for a in articles),
+        "models": {},
+    }
     for m in (name, *[b for b in baselines if b != name]):
         rows, fold_of = oof_predictions(articles, labels, m, folds=folds, seed=seed)
         pooled = score(labels, rows, articles)
@@ -232,11 +302,15 @@ def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, fo
             idx = [i for i, f in enumerate(fold_of) if f == k]
             g, r, a = _subset(idx, labels, rows, articles)
             per_fold.append(headline(score(g, r, a)))
-        mean = {key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
-                for key in per_fold[0]}
+        mean = {
+            key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
+            for key in per_fold[0]
+        }
         g, r, a = _subset(unindexed, labels, rows, articles)
         report["models"][m] = {
-            "pooled": pooled, "fold_mean": mean, "unindexed": score(g, r, a),
+            "pooled": pooled,
+            "fold_mean": mean,
+            "unindexed": score(g, r, a),
             "oof_hash": oof_hash(rows),
         }
     return report
@@ -252,8 +326,11 @@ def oof_hash(rows: list[dict[str, Any]]) -> str:
 def rows_hash(rows: list[dict[str, Any]]) -> str:
     """Hash of whole label rows (every label, confidence, evidence and review flag), the
     model version left out: equal hashes mean identical predictions."""
-    payload = json.dumps([{k: v for k, v in r.items() if k != "model_version"} for r in rows],
-                         sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        [{k: v for k, v in r.items() if k != "model_version"} for r in rows],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -265,9 +342,16 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
     unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
     g, r, a = _subset(unindexed, labels, rows, articles)
     rep: dict[str, Any] = {
-        "n_records": len(recs), "gold_hash": gold_hash(recs), "n_unindexed": len(unindexed),
-        "models": {getattr(model, "version_", model.name): {
-            "pooled": score(labels, rows, articles), "unindexed": score(g, r, a)}}}
+        "n_records": len(recs),
+        "gold_hash": gold_hash(recs),
+        "n_unindexed": len(unindexed),
+        "models": {
+            getattr(model, "version_", model.name): {
+                "pooled": score(labels, rows, articles),
+                "unindexed": score(g, r, a),
+            }
+        },
+    }
     meta = getattr(model, "metadata_", None) or {}
     seen = set(meta.get("training_pmids") or [])
     n_seen = sum(str(a.pmid) in seen for a in articles)
@@ -275,20 +359,29 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
         n_seen = len(articles)  # an older model that recorded only the whole set's hash
     rep["n_in_training"] = n_seen
     if n_seen:
-        rep["warning"] = (f"{n_seen} of {len(articles)} evaluated records were in the model's "
-                          "training data: in-sample numbers, not a held-out score")
+        rep["warning"] = (
+            f"{n_seen} of {len(articles)} evaluated records were in the model's "
+            "training data: in-sample numbers, not a held-out score"
+        )
     return rep
 
 
 # --------------------------------------------------------------------------- text report
 def format_report(rep: dict[str, Any]) -> str:
     """A plain-text table: headline numbers per model, then per-class detail for each."""
-    lines = [f"records: {rep['n_records']}  unindexed (no MeSH/publication types): "
-             f"{rep['n_unindexed']}  folds: {rep.get('folds', 'none (held-out mode)')}"]
+    lines = [
+        f"records: {rep['n_records']}  unindexed (no MeSH/publication types): "
+        f"{rep['n_unindexed']}  folds: {rep.get('folds', 'none (held-out mode)')}"
+    ]
     if rep.get("warning"):
         lines.insert(0, f"WARNING: {rep['warning']}")
-    keys = ["relevance_f1", "conditions_macro_f1", "design_macro_f1", "outcome_macro_f1",
-            "sample_size_exact"]
+    keys = [
+        "relevance_f1",
+        "conditions_macro_f1",
+        "design_macro_f1",
+        "outcome_macro_f1",
+        "sample_size_exact",
+    ]
     lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
     for m, block in rep["models"].items():
         for view in ("pooled", "fold_mean", "unindexed"):
@@ -303,12 +396,16 @@ def format_report(rep: dict[str, Any]) -> str:
         for fld in [lab.name for lab in LABELS if lab.has_vocabulary]:
             lines.append(f"{fld}  macro-F1 {pooled[fld]['macro_f1']}")
             for c, v in pooled[fld]["per_class"].items():
-                lines.append(f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "
-                             f"F1 {v['f1']:.2f}  n={v['support']}")
+                lines.append(
+                    f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "
+                    f"F1 {v['f1']:.2f}  n={v['support']}"
+                )
             if "confusion" in pooled[fld]:
                 conf = pooled[fld]["confusion"]
-                lines.append("   confusion (rows gold, cols predicted): "
-                             + " ".join(x[:6] for x in conf["labels"]))
+                lines.append(
+                    "   confusion (rows gold, cols predicted): "
+                    + " ".join(x[:6] for x in conf["labels"])
+                )
                 for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
                     lines.append(f"   {lab:<20}" + "".join(f"{x:>5}" for x in row))
         lines.append(f"facts accuracy: {pooled['facts_accuracy']}")

@@ -84,7 +84,7 @@ def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
         if n == 2:
             out.extend(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
         else:
-            out.extend(" ".join(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+            out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return out
 
 
@@ -95,10 +95,10 @@ def _char_wb_grams(w: str, min_n: int, max_n: int) -> list[str]:
     w_len = len(w)
     for n in range(min_n, max_n + 1):
         offset = 0
-        grams.append(w[offset:offset + n])
+        grams.append(w[offset : offset + n])
         while offset + n < w_len:
             offset += 1
-            grams.append(w[offset:offset + n])
+            grams.append(w[offset : offset + n])
         if offset == 0:  # a short word (w_len < n) is counted once
             break
     return grams
@@ -111,8 +111,10 @@ class Tfidf:
         self.spec = spec
         self.vocab = {str(t): i for i, t in enumerate(vocabulary.tolist())}
         if len(self.vocab) != len(idf):
-            raise ModelError(f"TF-IDF block {spec.get('array')}: {len(self.vocab)} terms but "
-                             f"{len(idf)} idf values")
+            raise ModelError(
+                f"TF-IDF block {spec.get('array')}: {len(self.vocab)} terms but "
+                f"{len(idf)} idf values"
+            )
         self.idf = idf
         self.dtype = np.dtype(spec["dtype"])
         self.assembler = TextAssembler(tuple(spec["parts"]), spec["title_weight"])
@@ -159,9 +161,15 @@ class Tfidf:
             values.extend(c.values())
             indptr.append(len(cols))
         idx = np.int32 if indptr[-1] <= np.iinfo(np.int32).max else np.int64
-        X = sp.csr_array((np.asarray(values, dtype=np.intc), np.asarray(cols, dtype=idx),
-                          np.asarray(indptr, dtype=idx)),
-                         shape=(len(indptr) - 1, len(vocab)), dtype=self.dtype)
+        X = sp.csr_array(
+            (
+                np.asarray(values, dtype=np.intc),
+                np.asarray(cols, dtype=idx),
+                np.asarray(indptr, dtype=idx),
+            ),
+            shape=(len(indptr) - 1, len(vocab)),
+            dtype=self.dtype,
+        )
         X.sort_indices()
         return X
 
@@ -198,8 +206,9 @@ class Features:
         self.blocks: list[Tfidf | Rules] = []
         for b in spec["blocks"]:
             if b["type"] == "tfidf":
-                self.blocks.append(Tfidf(b, arrays[f"{b['array']}.vocabulary"],
-                                         arrays[f"{b['array']}.idf"]))
+                self.blocks.append(
+                    Tfidf(b, arrays[f"{b['array']}.vocabulary"], arrays[f"{b['array']}.idf"])
+                )
             elif b["type"] == "rules":
                 self.blocks.append(Rules(b))
             else:
@@ -209,8 +218,11 @@ class Features:
         parts = [b.transform(articles) for b in self.blocks]
         if not self.union:
             return parts[0]
-        return sp.hstack(parts).tocsr() if any(sp.issparse(p) for p in parts) \
+        return (
+            sp.hstack(parts).tocsr()
+            if any(sp.issparse(p) for p in parts)
             else np.concatenate(parts, axis=1)
+        )
 
 
 class Head:
@@ -246,23 +258,27 @@ class Head:
             scores = scores.reshape(-1, 1)
         n = len(self.classes)
         proba = np.zeros((scores.shape[0], n))
-        for k, (cls, a, b) in enumerate(zip(self.calib_class, self.calib_a, self.calib_b,
-                                            strict=True)):
+        for k, (cls, a, b) in enumerate(
+            zip(self.calib_class, self.calib_a, self.calib_b, strict=True)
+        ):
             proba[:, cls + 1 if n == 2 else cls] = expit(-(a * scores[:, k] + b))
         if n == 2:
             proba[:, 0] = 1.0 - proba[:, 1]
             return proba
         denominator = np.sum(proba, axis=1)[:, np.newaxis]
-        return np.divide(proba, denominator, out=np.full_like(proba, 1 / n),
-                         where=denominator != 0)
+        return np.divide(proba, denominator, out=np.full_like(proba, 1 / n), where=denominator != 0)
 
 
 # --------------------------------------------------------------------------- the model
 class PortableModel:
     """A trained model as loaded from its artefact: `predict_fields` as `KeaModel` gives."""
 
-    def __init__(self, spec: dict[str, Any], arrays: dict[str, np.ndarray],
-                 metadata: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        metadata: dict[str, Any] | None = None,
+    ):
         self.spec = spec
         self.arrays = arrays
         self.name = spec["name"]
@@ -273,8 +289,9 @@ class PortableModel:
         self.version_ = self.metadata_.get("model_version")
         feats = spec["features"]
         self.doc = Features(feats["doc"], arrays) if feats else None
-        self.finding = (Features(feats["finding"], arrays) if feats and feats.get("finding")
-                        else None)
+        self.finding = (
+            Features(feats["finding"], arrays) if feats and feats.get("finding") else None
+        )
         self.heads = [Head(h, arrays) for h in spec["heads"]]
 
     def parameters_hash(self) -> str:
@@ -328,8 +345,9 @@ def artefact_paths(path: str | Path) -> tuple[Path, Path]:
     return p.with_suffix(".json"), p.with_suffix(".npz")
 
 
-def write(path: str | Path, spec: dict[str, Any], arrays: dict[str, np.ndarray],
-          metadata: dict[str, Any]) -> Path:
+def write(
+    path: str | Path, spec: dict[str, Any], arrays: dict[str, np.ndarray], metadata: dict[str, Any]
+) -> Path:
     """Write the JSON and the npz; returns the JSON path."""
     js, npz = artefact_paths(path)
     js.parent.mkdir(parents=True, exist_ok=True)
@@ -338,10 +356,10 @@ def write(path: str | Path, spec: dict[str, Any], arrays: dict[str, np.ndarray],
             raise ModelError(f"array {key} holds Python objects: not portable")
     with npz.open("wb") as fh:
         np.savez_compressed(fh, **arrays)
-    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": metadata,
-           "model": spec}
-    js.write_text(json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
-                  encoding="utf-8")
+    doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": metadata, "model": spec}
+    js.write_text(
+        json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return js
 
 
@@ -360,8 +378,10 @@ def _read_json(js: Path) -> dict[str, Any]:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ModelError(f"model file {js} is not a {FORMAT} model")
     if doc.get("format_version") != FORMAT_VERSION:
-        raise ModelError(f"model file {js} has format version {doc.get('format_version')}; "
-                         f"this code reads version {FORMAT_VERSION}: retrain with `kea train`")
+        raise ModelError(
+            f"model file {js} has format version {doc.get('format_version')}; "
+            f"this code reads version {FORMAT_VERSION}: retrain with `kea train`"
+        )
     return doc
 
 

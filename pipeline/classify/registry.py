@@ -63,8 +63,9 @@ class SafeCalibratedClassifier(ClassifierMixin, BaseEstimator):
         if self.cv >= 2 and k >= 2:
             # ensemble=False: one estimator on all data, calibrated on its cross-fitted
             # predictions; a third of the size and prediction cost of the ensemble.
-            self.fitted_ = CalibratedClassifierCV(clone(base), method=self.method, cv=k,
-                                                  ensemble=False).fit(X, y)
+            self.fitted_ = CalibratedClassifierCV(
+                clone(base), method=self.method, cv=k, ensemble=False
+            ).fit(X, y)
             self.calibrated_ = True
         else:
             self.fitted_ = clone(base).fit(X, y)
@@ -93,18 +94,50 @@ DOC_EXCLUDE = ("res_", "out_equivocal", "out_transient")
 
 def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        ("word", Pipeline([
-            ("text", TextAssembler(("title", "abstract", "meta", "keywords"), title_weight=2)),
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
-                                      max_features=20000, dtype=np.float32)),
-        ])),
+        (
+            "word",
+            Pipeline(
+                [
+                    (
+                        "text",
+                        TextAssembler(("title", "abstract", "meta", "keywords"), title_weight=2),
+                    ),
+                    (
+                        "tfidf",
+                        TfidfVectorizer(
+                            ngram_range=(1, 2),
+                            min_df=2,
+                            sublinear_tf=True,
+                            max_features=20000,
+                            dtype=np.float32,
+                        ),
+                    ),
+                ]
+            ),
+        ),
     ]
     if char:
-        parts.append(("char", Pipeline([
-            ("text", TextAssembler(("title",), title_weight=1)),
-            ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), min_df=2,
-                                      sublinear_tf=True, max_features=20000, dtype=np.float32)),
-        ])))
+        parts.append(
+            (
+                "char",
+                Pipeline(
+                    [
+                        ("text", TextAssembler(("title",), title_weight=1)),
+                        (
+                            "tfidf",
+                            TfidfVectorizer(
+                                analyzer="char_wb",
+                                ngram_range=(3, 4),
+                                min_df=2,
+                                sublinear_tf=True,
+                                max_features=20000,
+                                dtype=np.float32,
+                            ),
+                        ),
+                    ]
+                ),
+            )
+        )
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=0.5, exclude=DOC_EXCLUDE)))
     return FeatureUnion(parts)
@@ -112,11 +145,24 @@ def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
 
 def _finding_features(rules_on: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        ("word", Pipeline([
-            ("text", TextAssembler(("title", "conclusion"), title_weight=1)),
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
-                                      max_features=20000, dtype=np.float32)),
-        ])),
+        (
+            "word",
+            Pipeline(
+                [
+                    ("text", TextAssembler(("title", "conclusion"), title_weight=1)),
+                    (
+                        "tfidf",
+                        TfidfVectorizer(
+                            ngram_range=(1, 2),
+                            min_df=2,
+                            sublinear_tf=True,
+                            max_features=20000,
+                            dtype=np.float32,
+                        ),
+                    ),
+                ]
+            ),
+        ),
     ]
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=1.0)))
@@ -126,14 +172,26 @@ def _finding_features(rules_on: bool) -> FeatureUnion:
 Recipe = dict[str, Any]
 REGISTRY: dict[str, Callable[[], Recipe]] = {
     # Rule cues + word/char TF-IDF into calibrated, class-weighted LR; exact rules override.
-    "hybrid": lambda: {"doc": _doc_features(True, True), "finding": _finding_features(True),
-                       "head": SafeCalibratedClassifier(_lr(4.0), cv=3), "overrides": True},
+    "hybrid": lambda: {
+        "doc": _doc_features(True, True),
+        "finding": _finding_features(True),
+        "head": SafeCalibratedClassifier(_lr(4.0), cv=3),
+        "overrides": True,
+    },
     # The same without character n-grams: smaller and faster.
-    "hybrid-word": lambda: {"doc": _doc_features(True, False), "finding": _finding_features(True),
-                            "head": SafeCalibratedClassifier(_lr(4.0), cv=3), "overrides": True},
+    "hybrid-word": lambda: {
+        "doc": _doc_features(True, False),
+        "finding": _finding_features(True),
+        "head": SafeCalibratedClassifier(_lr(4.0), cv=3),
+        "overrides": True,
+    },
     # Baseline: plain TF-IDF + LogisticRegression on title and abstract, nothing else.
-    "tfidf-lr": lambda: {"doc": plain_tfidf_features(), "finding": None,
-                         "head": LogisticRegression(max_iter=1000), "overrides": False},
+    "tfidf-lr": lambda: {
+        "doc": plain_tfidf_features(),
+        "finding": None,
+        "head": LogisticRegression(max_iter=1000),
+        "overrides": False,
+    },
     # Baseline: publication types and MeSH mapped to labels; learns nothing.
     "metadata": lambda: {"doc": None, "finding": None, "head": None, "overrides": False},
 }
@@ -180,8 +238,7 @@ class KeaModel(BaseEstimator):
         if recipe["doc"] is not None:
             self.doc_ = recipe["doc"].fit(X)
             D = self.doc_.transform(X)
-            self.finding_ = (recipe["finding"].fit(X) if recipe["finding"] is not None
-                             else None)
+            self.finding_ = recipe["finding"].fit(X) if recipe["finding"] is not None else None
             F = self.finding_.transform(X) if self.finding_ is not None else D
             head = recipe["head"]
             rel = np.array([lab["relevance"] for lab in y])
@@ -211,21 +268,32 @@ class KeaModel(BaseEstimator):
 
 def _fact_accuracy(X: Sequence[Article], y: Sequence[LabelDict]) -> dict[str, float]:
     """How often each exact rule agrees with gold on the training records (its confidence)."""
-    hits: dict[str, list[bool]] = {k: [] for k in ("sample_size", "drug", "routes",
-                                                    "comparator", "psychotherapy", "subgroups",
-                                                    "outcome_title")}
+    hits: dict[str, list[bool]] = {
+        k: []
+        for k in (
+            "sample_size",
+            "drug",
+            "routes",
+            "comparator",
+            "psychotherapy",
+            "subgroups",
+            "outcome_title",
+        )
+    }
     for a, lab in zip(X, y, strict=True):
         if a.abstract_sections and lab.get("sample_size") is not None:
             hits["sample_size"].append(rules.sample_size(a)[0] == lab["sample_size"])
         hits["drug"].append(rules.drug(a)[0] == lab.get("drug"))
         hits["routes"].append(sorted(rules.routes(a)[0]) == sorted(lab.get("routes") or []))
         hits["comparator"].append(
-            rules.comparator(a, lab.get("design"))[0] == lab.get("comparator"))
+            rules.comparator(a, lab.get("design"))[0] == lab.get("comparator")
+        )
         hits["psychotherapy"].append(rules.psychotherapy(a)[0] == bool(lab.get("psychotherapy")))
         if lab.get("relevance") == "in_scope" and not a.abstract_sections:
             claim = rules.title_claim(a)[0] or "not_reported"
             hits["outcome_title"].append(claim == lab.get("outcome"))
         if lab.get("relevance") == "in_scope":
             hits["subgroups"].append(
-                sorted(rules.subgroups(a)[0]) == sorted(lab.get("subgroups") or []))
+                sorted(rules.subgroups(a)[0]) == sorted(lab.get("subgroups") or [])
+            )
     return {k: round(float(np.mean(v)), 3) if v else 0.5 for k, v in hits.items()}

@@ -34,8 +34,9 @@ def sections_from_text(abstract: str | None) -> list[AbstractSection]:
         m = _SECTION_RE.match(para)
         if m and len(m.group(1).split()) <= 5:
             label = m.group(1).strip()
-            out.append(AbstractSection(text=m.group(2).strip(), label=label,
-                                       category=label.upper()))
+            out.append(
+                AbstractSection(text=m.group(2).strip(), label=label, category=label.upper())
+            )
         else:
             out.append(AbstractSection(text=para))
     return out
@@ -125,8 +126,11 @@ class TextAssembler(BaseEstimator, TransformerMixin):
     already-assembled text.
     """
 
-    def __init__(self, parts: Sequence[str] = ("title", "abstract", "meta", "keywords"),
-                 title_weight: int = 2):
+    def __init__(
+        self,
+        parts: Sequence[str] = ("title", "abstract", "meta", "keywords"),
+        title_weight: int = 2,
+    ):
         self.parts = parts
         self.title_weight = title_weight
 

@@ -31,17 +31,21 @@ Model = KeaModel | PortableModel
 
 def library_versions() -> dict[str, str]:
     """The versions a model was trained under (informational: loading does not need them)."""
-    return {"sklearn": sklearn.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "python": platform.python_version()}
+    return {
+        "sklearn": sklearn.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def metadata_path(model_path: str | Path) -> Path:
     return portable.artefact_paths(model_path)[0]
 
 
-def training_examples(gold_recs: Sequence[dict[str, Any]],
-                      corrected: Sequence[tuple[Article, dict[str, Any]]] = ()
-                      ) -> tuple[list[Article], list[dict[str, Any]]]:
+def training_examples(
+    gold_recs: Sequence[dict[str, Any]], corrected: Sequence[tuple[Article, dict[str, Any]]] = ()
+) -> tuple[list[Article], list[dict[str, Any]]]:
     """Articles and label dicts from gold records plus (article, corrected labels) pairs.
 
     A corrected record overrides a gold record with the same PMID.
@@ -59,9 +63,13 @@ def training_examples(gold_recs: Sequence[dict[str, Any]],
 def save_model(model: Model, path: str | Path, meta: dict[str, Any]) -> Path:
     """Write the artefact (<stem>.json + <stem>.npz); returns the JSON path."""
     pm = model.portable_ if isinstance(model, KeaModel) else model
-    meta = {**meta, "libraries": library_versions(), "model_name": pm.name,
-            "model_version": getattr(model, "version_", None) or pm.version_,
-            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    meta = {
+        **meta,
+        "libraries": library_versions(),
+        "model_name": pm.name,
+        "model_version": getattr(model, "version_", None) or pm.version_,
+        "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     return portable.write(path, pm.spec, pm.arrays, meta)
 
 

@@ -10,27 +10,36 @@ from pipeline.records import Article
 
 # --------------------------------------------------------------------------- conditions
 CONDITION_PATTERNS: dict[str, re.Pattern[str]] = {
-    "depression": ci(r"\b(?:depress\w*|antidepress\w*|MDD|TRD|suicid\w*|dysthymi\w*|"
-                     r"anhedoni\w*|mood disorders?|bipolar)",
-                     ("depress", "mdd", "trd", "suicid", "dysthymi", "anhedoni", "mood",
-                      "bipolar")),
-    "ptsd": ci(r"\b(?:PTSD|post[\s\-]?traumatic|acute stress disorder|trauma\w*|"
-                       r"fear (?:memory|extinction|conditioning|generali[sz]ation))",
-               ("ptsd", "traumat", "acute stress", "trauma", "fear")),
-    "anxiety": ci(r"\b(?:anxi\w*|panic|obsessive|OCD|phobi\w*|GAD|SAD)\b",
-                  ("anxi", "panic", "obsessive", "ocd", "phobi", "gad", "sad")),
+    "depression": ci(
+        r"\b(?:depress\w*|antidepress\w*|MDD|TRD|suicid\w*|dysthymi\w*|"
+        r"anhedoni\w*|mood disorders?|bipolar)",
+        ("depress", "mdd", "trd", "suicid", "dysthymi", "anhedoni", "mood", "bipolar"),
+    ),
+    "ptsd": ci(
+        r"\b(?:PTSD|post[\s\-]?traumatic|acute stress disorder|trauma\w*|"
+        r"fear (?:memory|extinction|conditioning|generali[sz]ation))",
+        ("ptsd", "traumat", "acute stress", "trauma", "fear"),
+    ),
+    "anxiety": ci(
+        r"\b(?:anxi\w*|panic|obsessive|OCD|phobi\w*|GAD|SAD)\b",
+        ("anxi", "panic", "obsessive", "ocd", "phobi", "gad", "sad"),
+    ),
 }
 
 
-_TARGET_RE = ci(r"\b(?:forced swim\w*|tail suspension|learned helplessness|despair|"
-               r"psychiatr\w*|mental (?:health|disorders?|illness)|mood|rapid[\s\-]acting|"
-               r"neuropsychiatric|emotion\w*|stress\w*|affective)")
+_TARGET_RE = ci(
+    r"\b(?:forced swim\w*|tail suspension|learned helplessness|despair|"
+    r"psychiatr\w*|mental (?:health|disorders?|illness)|mood|rapid[\s\-]acting|"
+    r"neuropsychiatric|emotion\w*|stress\w*|affective)"
+)
 
 
-_PROCEDURAL_ANXIETY = ci(r"\b(?:(?:pre|peri|post)[\s\-]?operative|procedural|separation|dental|"
-                        r"surgical|induction|pre[\s\-]?procedural) anxiety|\banxiety (?:before|"
-                        r"during) (?:surgery|induction|anaesthe\w*|anesthe\w*|the procedure)",
-                        ("anxiety",))
+_PROCEDURAL_ANXIETY = ci(
+    r"\b(?:(?:pre|peri|post)[\s\-]?operative|procedural|separation|dental|"
+    r"surgical|induction|pre[\s\-]?procedural) anxiety|\banxiety (?:before|"
+    r"during) (?:surgery|induction|anaesthe\w*|anesthe\w*|the procedure)",
+    ("anxiety",),
+)
 
 
 @memo
@@ -46,8 +55,11 @@ def only_procedural_anxiety(article: Article) -> Hit:
     return True, m.group(0)
 
 
-_CONDITION_MODEL = ci(r"\b(?:anxiety|depressi\w*|ocd|fear)[\s\-]like\b|\banxiolytic\w*|"
-                     r"\bantidepressant[\s\-]like\b", ("like", "anxiolytic"))
+_CONDITION_MODEL = ci(
+    r"\b(?:anxiety|depressi\w*|ocd|fear)[\s\-]like\b|\banxiolytic\w*|"
+    r"\bantidepressant[\s\-]like\b",
+    ("like", "anxiolytic"),
+)
 
 
 @memo
@@ -87,7 +99,8 @@ OFFTOPIC_RE = ci(
     r"postoperative|emergence|delirium|agitation|sore throat|shivering|cystitis|bladder|"
     r"abuse\w*|recreational|misuse|self-administration|seizure\w*|epilept\w*|opioid\w*|"
     r"surgery|surgical|mucositis|propofol|schizophreni\w*|psychosis|locomot\w*|neurotox\w*|"
-    r"alcohol use|cocaine|heroin|eating disorders?)")
+    r"alcohol use|cocaine|heroin|eating disorders?)"
+)
 
 
 def offtopic_cue(article: Article) -> str | None:

@@ -12,7 +12,8 @@ _ANIMAL_RE = ci(
     r"\b(?:rats?|mice|mouse|murine|rodents?|zebrafish|monkeys?|marmosets?|primates?|"
     r"C57BL\S*|BALB/c|Sprague|Wistar|in vitro|cultured (?:neurons|cells)|cell cultures?|"
     r"animal models?|forced swim(?:ming)? test|tail suspension|chronic (?:mild|unpredictable|"
-    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b")
+    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b"
+)
 
 
 _HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b", re.I)
@@ -36,12 +37,29 @@ def is_animal_study(article: Article) -> Hit:
 
 _PT = {
     "systematic_review": ("systematic review", "meta-analysis", "network meta-analysis"),
-    "rct": ("randomized controlled trial", "controlled clinical trial", "pragmatic clinical trial",
-            "equivalence trial", "clinical trial, phase iii", "clinical trial, phase ii"),
+    "rct": (
+        "randomized controlled trial",
+        "controlled clinical trial",
+        "pragmatic clinical trial",
+        "equivalence trial",
+        "clinical trial, phase iii",
+        "clinical trial, phase ii",
+    ),
     "case_report": ("case reports", "case report"),
-    "review": ("review", "editorial", "letter", "comment", "perspective", "guideline",
-               "practice guideline", "consensus development conference", "mini review",
-               "review article", "news", "short survey"),
+    "review": (
+        "review",
+        "editorial",
+        "letter",
+        "comment",
+        "perspective",
+        "guideline",
+        "practice guideline",
+        "consensus development conference",
+        "mini review",
+        "review article",
+        "news",
+        "short survey",
+    ),
     "protocol": ("clinical trial protocol", "protocol"),
     "observational": ("observational study", "multicenter study"),
 }
@@ -51,8 +69,14 @@ _PT = {
 def design_from_metadata(article: Article) -> Hit:
     """The publication-type mapping PubMed indexing gives (the metadata baseline)."""
     pts = [p.lower() for p in article.publication_types]
-    for design in ("protocol", "systematic_review", "case_report", "rct", "review",
-                   "observational"):
+    for design in (
+        "protocol",
+        "systematic_review",
+        "case_report",
+        "rct",
+        "review",
+        "observational",
+    ):
         for p in pts:
             if p in _PT[design]:
                 return design, p
@@ -65,72 +89,160 @@ def design_from_metadata(article: Article) -> Hit:
 
 
 _DESIGN_TITLE: list[tuple[str, re.Pattern[str]]] = [
-    ("protocol", ci(r"\b(?:study|trial) protocol\b|\bprotocol (?:for|of) an?\b|"
-                            r"\bprotocol\s*$|:\s*(?:a\s+)?(?:study\s+)?protocol\b|\bdesign and "
-                            r"rationale\b|\brationale and design\b")),
-    ("systematic_review", ci(r"\b(?:systematic(?:al)? review|meta[\s\-]?analy\w*|"
-                                     r"umbrella review|pooled analysis|scoping review)\b")),
-    ("case_report", ci(r"\b(?:case reports?|case series|case study|a case\b|"
-                               r"cases?\b(?! ?-? ?control)|vignettes?)")),
-    ("review", ci(r"\b(?<!chart )(?:review|overview|perspective|commentary|editorial|update on|"
-                          r"an update|consensus|guidelines?|expert opinion|narrative|"
-                          r"lessons|a primer|viewpoint|letter|reply)\b")),
-    ("rct", ci(r"\b(?:randomi[sz]ed|randomly|placebo[\s\-]controlled|double[\s\-]blind\w*|"
-                       r"crossover|cross-over|controlled (?:clinical )?trial)\b")),
-    ("nonrandomized_trial", ci(r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?"
-                                       r"randomi[sz]ed|pilot (?:study|trial)|open trial|"
-                                       r"uncontrolled|proof[\s\-]of[\s\-]concept)\b")),
-    ("observational", ci(r"\b(?:retrospective|cohort|chart review|cross[\s\-]sectional|"
-                                 r"case[\s\-]control|registry|survey|real[\s\-]world|"
-                                 r"naturalistic|qualitative|interviews?|claims|database|"
-                                 r"longitudinal study|prospective (?:observational )?study|"
-                                 r"cost[\s\-]\w+ analysis|bibliometric)\b")),
+    (
+        "protocol",
+        ci(
+            r"\b(?:study|trial) protocol\b|\bprotocol (?:for|of) an?\b|"
+            r"\bprotocol\s*$|:\s*(?:a\s+)?(?:study\s+)?protocol\b|\bdesign and "
+            r"rationale\b|\brationale and design\b"
+        ),
+    ),
+    (
+        "systematic_review",
+        ci(
+            r"\b(?:systematic(?:al)? review|meta[\s\-]?analy\w*|"
+            r"umbrella review|pooled analysis|scoping review)\b"
+        ),
+    ),
+    (
+        "case_report",
+        ci(
+            r"\b(?:case reports?|case series|case study|a case\b|"
+            r"cases?\b(?! ?-? ?control)|vignettes?)"
+        ),
+    ),
+    (
+        "review",
+        ci(
+            r"\b(?<!chart )(?:review|overview|perspective|commentary|editorial|update on|"
+            r"an update|consensus|guidelines?|expert opinion|narrative|"
+            r"lessons|a primer|viewpoint|letter|reply)\b"
+        ),
+    ),
+    (
+        "rct",
+        ci(
+            r"\b(?:randomi[sz]ed|randomly|placebo[\s\-]controlled|double[\s\-]blind\w*|"
+            r"crossover|cross-over|controlled (?:clinical )?trial)\b"
+        ),
+    ),
+    (
+        "nonrandomized_trial",
+        ci(
+            r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?"
+            r"randomi[sz]ed|pilot (?:study|trial)|open trial|"
+            r"uncontrolled|proof[\s\-]of[\s\-]concept)\b"
+        ),
+    ),
+    (
+        "observational",
+        ci(
+            r"\b(?:retrospective|cohort|chart review|cross[\s\-]sectional|"
+            r"case[\s\-]control|registry|survey|real[\s\-]world|"
+            r"naturalistic|qualitative|interviews?|claims|database|"
+            r"longitudinal study|prospective (?:observational )?study|"
+            r"cost[\s\-]\w+ analysis|bibliometric)\b"
+        ),
+    ),
 ]
-_OPEN_LABEL_TITLE = ci(r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?randomi[sz]ed|"
-                       r"open trial|uncontrolled)\b")
+_OPEN_LABEL_TITLE = ci(
+    r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?randomi[sz]ed|"
+    r"open trial|uncontrolled)\b"
+)
 # the abstract describing itself as non-randomised ('this open-label study', 'this was an
 # uncontrolled trial'); the match runs to the end of its sentence so that 'this open-label
 # extension of a randomised trial' is recognised and left to the model
-_OPEN_LABEL_SELF = ci(r"\b(?:this|our|the present|the current)\s+(?:was an?\s+|is an?\s+)?"
-                      r"(?:[\w\-]+\s+){0,3}?(?:open[\s\-]label|single[\s\-]arm|"
-                      r"non[\s\-]?randomi[sz]ed|uncontrolled)\b[^.]*",
-                      ("open", "arm", "random", "uncontrolled"))
+_OPEN_LABEL_SELF = ci(
+    r"\b(?:this|our|the present|the current)\s+(?:was an?\s+|is an?\s+)?"
+    r"(?:[\w\-]+\s+){0,3}?(?:open[\s\-]label|single[\s\-]arm|"
+    r"non[\s\-]?randomi[sz]ed|uncontrolled)\b[^.]*",
+    ("open", "arm", "random", "uncontrolled"),
+)
 _RANDOM_NEAR = re.compile(r"(?<!non-)(?<!non)\brandomi[sz]", re.I)
-_FUTURE = ci(r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|allocated|assigned|"
-             r"measured|included|conducted)|we will|will receive|are being recruited)\b",
-             ("will", "are being recruited"))
+_FUTURE = ci(
+    r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|allocated|assigned|"
+    r"measured|included|conducted)|we will|will receive|are being recruited)\b",
+    ("will", "are being recruited"),
+)
 _DESIGN_ABSTRACT: list[tuple[str, re.Pattern[str]]] = [
-    ("protocol", ci(r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|"
-                            r"allocated)|we will (?:enrol|recruit|randomi|conduct|assess)|"
-                            r"this protocol|study protocol)\b", ("will", "protocol"))),
-    ("systematic_review", ci(r"\b(?:systematic(?:ally)? (?:review|search)\w*|"
-                                     r"meta[\s\-]?analy\w*|PRISMA|databases? (?:were|was) "
-                                     r"searched|searched (?:PubMed|MEDLINE|Embase))",
-                                     ("systematic", "meta", "prisma", "searched"))),
-    ("case_report", ci(r"\b(?:case report|case series|we (?:present|report|describe) "
-                               r"(?:a|the|two|three|four|five|\d+) (?:case|patient)|"
-                               r"\d{1,2}[\s\-]year[\s\-]old (?:wo)?man|this case|"
-                               r"in an? (?:[\w\-]+ ){0,4}(?:patient|man|woman|boy|girl|child)\b)",
-                               ("case", "patient", "year", "man", "boy", "girl", "child"))),
-    ("review", ci(r"\b(?:this (?:narrative )?review|we review|in this review|"
-                          r"this article (?:reviews|discusses|summari[sz]es)|we discuss|"
-                          r"literature review|review (?:of )?the (?:literature|evidence))\b",
-                          ("review", "discuss", "summari"))),
-    ("rct", ci(r"\b(?:randomi[sz]ed|randomly (?:assigned|allocated|divided)|"
-                       r"placebo[\s\-]controlled|double[\s\-]blind\w*|crossover)\b",
-                       ("random", "controlled", "blind", "crossover"))),
-    ("nonrandomized_trial", ci(r"\b(?:open[\s\-]label|single[\s\-]arm|"
-                                       r"non[\s\-]?randomi[sz]ed|open trial|uncontrolled)\b",
-                                       ("open", "arm", "random", "uncontrolled"))),
-    ("observational", ci(r"\b(?:retrospective(?:ly)?|cohort|chart review|"
-                                 r"cross[\s\-]sectional|case[\s\-]control|registry|survey|"
-                                 r"real[\s\-]world|naturalistic|questionnaires?|interviews?)\b",
-                                 ("retrospective", "cohort", "chart", "sectional", "control",
-                                  "registry", "survey", "world", "naturalistic", "questionnaire",
-                                  "interview"))),
+    (
+        "protocol",
+        ci(
+            r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|"
+            r"allocated)|we will (?:enrol|recruit|randomi|conduct|assess)|"
+            r"this protocol|study protocol)\b",
+            ("will", "protocol"),
+        ),
+    ),
+    (
+        "systematic_review",
+        ci(
+            r"\b(?:systematic(?:ally)? (?:review|search)\w*|"
+            r"meta[\s\-]?analy\w*|PRISMA|databases? (?:were|was) "
+            r"searched|searched (?:PubMed|MEDLINE|Embase))",
+            ("systematic", "meta", "prisma", "searched"),
+        ),
+    ),
+    (
+        "case_report",
+        ci(
+            r"\b(?:case report|case series|we (?:present|report|describe) "
+            r"(?:a|the|two|three|four|five|\d+) (?:case|patient)|"
+            r"\d{1,2}[\s\-]year[\s\-]old (?:wo)?man|this case|"
+            r"in an? (?:[\w\-]+ ){0,4}(?:patient|man|woman|boy|girl|child)\b)",
+            ("case", "patient", "year", "man", "boy", "girl", "child"),
+        ),
+    ),
+    (
+        "review",
+        ci(
+            r"\b(?:this (?:narrative )?review|we review|in this review|"
+            r"this article (?:reviews|discusses|summari[sz]es)|we discuss|"
+            r"literature review|review (?:of )?the (?:literature|evidence))\b",
+            ("review", "discuss", "summari"),
+        ),
+    ),
+    (
+        "rct",
+        ci(
+            r"\b(?:randomi[sz]ed|randomly (?:assigned|allocated|divided)|"
+            r"placebo[\s\-]controlled|double[\s\-]blind\w*|crossover)\b",
+            ("random", "controlled", "blind", "crossover"),
+        ),
+    ),
+    (
+        "nonrandomized_trial",
+        ci(
+            r"\b(?:open[\s\-]label|single[\s\-]arm|"
+            r"non[\s\-]?randomi[sz]ed|open trial|uncontrolled)\b",
+            ("open", "arm", "random", "uncontrolled"),
+        ),
+    ),
+    (
+        "observational",
+        ci(
+            r"\b(?:retrospective(?:ly)?|cohort|chart review|"
+            r"cross[\s\-]sectional|case[\s\-]control|registry|survey|"
+            r"real[\s\-]world|naturalistic|questionnaires?|interviews?)\b",
+            (
+                "retrospective",
+                "cohort",
+                "chart",
+                "sectional",
+                "control",
+                "registry",
+                "survey",
+                "world",
+                "naturalistic",
+                "questionnaire",
+                "interview",
+            ),
+        ),
+    ),
 ]
-DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + \
-    [f"abs_{d}" for d, _ in _DESIGN_ABSTRACT]
+DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + [
+    f"abs_{d}" for d, _ in _DESIGN_ABSTRACT
+]
 
 
 @memo
@@ -165,8 +277,7 @@ def design_rule(article: Article) -> Hit:
         return "case_report", cues.get("title_case_report") or pt_ev
     if "title_review" in cues and "title_rct" not in cues:
         return "review", cues["title_review"]
-    m = _OPEN_LABEL_TITLE.search(texts(article)[0]) or _OPEN_LABEL_SELF.search(
-        texts(article)[1])
+    m = _OPEN_LABEL_TITLE.search(texts(article)[0]) or _OPEN_LABEL_SELF.search(texts(article)[1])
     if m and not _RANDOM_NEAR.search(m.group(0)):
         return "nonrandomized_trial", m.group(0)
     if len(_FUTURE.findall(texts(article)[1])) >= 2:
@@ -181,5 +292,3 @@ def design_rule(article: Article) -> Hit:
     if pt == "rct":
         return "rct", pt_ev
     return None, None
-
-

@@ -19,10 +19,12 @@ _PEOPLE = (
     r"healthy controls?|workers?|employees?|nurses?|physicians?|clinicians?|students?|"
     r"residents?|athletes?|prisoners?|smokers?|drinkers?)"
 )
-_STOP = (r"(?:years?-old|months?-old|weeks?|days?|hours?|months?|years?|minutes?|min|mg|kg|"
-         r"sessions?|times?|in|with|of|"
-         r"who|that|were|was|had|have|to|for|on|at|after|before|from|by|per|doses?|"
-         r"infusions?|treatments?|regarding|than|the)\b(?!-)")
+_STOP = (
+    r"(?:years?-old|months?-old|weeks?|days?|hours?|months?|years?|minutes?|min|mg|kg|"
+    r"sessions?|times?|in|with|of|"
+    r"who|that|were|was|had|have|to|for|on|at|after|before|from|by|per|doses?|"
+    r"infusions?|treatments?|regarding|than|the)\b(?!-)"
+)
 _ADJ = rf"(?:(?!{_STOP})[A-Za-z][\w\-/]*,?\s+){{0,4}}?"
 # '(?<![\d.,/±])\b(\d{1,6})' written so that `re` can skip to digits (a leading
 # lookbehind or \b disables its first-character scan): the first digit is consumed, then
@@ -34,7 +36,8 @@ _SINGLE_RE = ci(
     r"\b(?:a|one|this|the)\s+(?:\d{1,3}[\s\-]+year[\s\-]+old|single|young|elderly|middle-aged)"
     r"[\s\w\-]{0,40}?\b(?:patient|man|woman|male|female|boy|girl|veteran|individual|mother)\b"
     r"|\bcase of a\b|\bwe (?:present|report|describe) (?:a|the|one) (?:case|patient)\b"
-    r"|\b(?:a|one) patient\b")
+    r"|\b(?:a|one) patient\b"
+)
 
 
 def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
@@ -43,16 +46,18 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
     cands: list[tuple[int, int, int, str]] = []
     for m in NOUN_COUNT_RE.finditer(norm):
         value = int(m.group(1))
-        before = norm[max(0, m.start() - 25):m.start()].lower()
+        before = norm[max(0, m.start() - 25) : m.start()].lower()
         score = 2
-        lead = re.search(r"(total|enrol|recruit|randomi|sample (?:size )?of|includ|involv|were|"
-                         r"consist|survey of|cohort of|series of|each of|reports? on|study of)",
-                         before)
+        lead = re.search(
+            r"(total|enrol|recruit|randomi|sample (?:size )?of|includ|involv|were|"
+            r"consist|survey of|cohort of|series of|each of|reports? on|study of)",
+            before,
+        )
         if lead:
             score += 2
         elif re.search(r"(of the|of whom|among|and|of)\s*$", before):
             score -= 2
-        if re.match(r"\s*\(\d+(?:\.\d+)?\s*%", norm[m.end():m.end() + 12]):
+        if re.match(r"\s*\(\d+(?:\.\d+)?\s*%", norm[m.end() : m.end() + 12]):
             score -= 2  # '7 cases (21%)': a subset, not the sample
         if re.search(r"\b(?:women|men|males?|females?)$", m.group(0), re.I) and not lead:
             score -= 1  # a sex breakdown of the sample
@@ -65,7 +70,7 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
             value += int(ctrl.group(1))
         cands.append((score, m.start(), value, m.group(0)))
     for m in _NEQ_RE.finditer(norm):
-        before = norm[max(0, m.start() - 30):m.start()]
+        before = norm[max(0, m.start() - 30) : m.start()]
         score = 3 if re.search(rf"{_PEOPLE}\s*\($", before, re.I) else 1
         cands.append((score, m.start(), int(m.group(1)), m.group(0)))
     cands = [c for c in cands if 0 < c[2] < 1_000_000]
@@ -100,10 +105,15 @@ def sample_size(article: Article) -> Hit:
 
 
 # --------------------------------------------------------------------------- drug, routes
-_ESK_RE = ci(r"(?<!\w)(?:es-?ketamine|s-ketamine|\(s\)-ketamine|s\(\+\)-ketamine|spravato)\b",
-             ("esk", "es-k", "s-ketamine", "(s)", "s(+)", "spravato"))
-_ARK_RE = ci(r"(?<!\w)(?:ar-?ketamine|r-ketamine|\(r\)-ketamine|\(r\)-\(-\)-ketamine|"
-             r"r\(-\)-ketamine)", ("ark", "ar-k", "r-ketamine", "(r)", "r(-)"))
+_ESK_RE = ci(
+    r"(?<!\w)(?:es-?ketamine|s-ketamine|\(s\)-ketamine|s\(\+\)-ketamine|spravato)\b",
+    ("esk", "es-k", "s-ketamine", "(s)", "s(+)", "spravato"),
+)
+_ARK_RE = ci(
+    r"(?<!\w)(?:ar-?ketamine|r-ketamine|\(r\)-ketamine|\(r\)-\(-\)-ketamine|"
+    r"r\(-\)-ketamine)",
+    ("ark", "ar-k", "r-ketamine", "(r)", "r(-)"),
+)
 _KET_RE = ci(r"(?<![\w\-()])(?:racemic\s+)?ketamine\b")
 
 
@@ -128,8 +138,7 @@ def drug(article: Article) -> Hit:
                 return "multiple", f"title names {' and '.join(named)}"
             return named[0], f"title names {named[0]}"
         # abstract: the dominant form; a close second means a comparison of forms
-        counts = sorted(((esk, "esketamine"), (ark, "arketamine"), (ket, "ketamine")),
-                        reverse=True)
+        counts = sorted(((esk, "esketamine"), (ark, "arketamine"), (ket, "ketamine")), reverse=True)
         (c1, n1), (c2, _n2) = counts[0], counts[1]
         if c2 and c2 >= 0.6 * c1 and c1 >= 3:
             return "multiple", "abstract names several forms"
@@ -139,19 +148,26 @@ def drug(article: Article) -> Hit:
 
 ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
     "iv": Guarded(r"\b(?:intravenous(?:ly)?|i\.\s?v\.|IV)(?=\W|$)", ("intravenous", "i.", "IV")),
-    "intranasal": ci(r"\b(?:intra-?nasal(?:ly)?|nasal(?:ly)?\s+(?:spray|administ\w*|"
-                     r"ketamine|esketamine|route)|nasal spray|nasally|spravato)\b",
-                     ("nasal", "spravato")),
-    "oral": ci(r"\b(?:oral(?:ly)?\s+(?:\w+\s+)?(?:es)?ketamine|(?:es)?ketamine\s+"
-                       r"(?:was\s+)?(?:given\s+|administered\s+|taken\s+)?orally|oral\s+"
-                       r"(?:dose|doses|dosing|administration|solution|tablets?|route|"
-                       r"formulation)|per os)\b", ("oral", "per os")),
-    "im": Guarded(r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)",
-                  ("intramuscular", "m.", "IM")),
-    "sc": Guarded(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)",
-                  ("subcutaneous", "c.", "SC")),
-    "sublingual": ci(r"\b(?:sublingual(?:ly)?|troches?|lozenges?|buccal)\b",
-                     ("sublingual", "troche", "lozenge", "buccal")),
+    "intranasal": ci(
+        r"\b(?:intra-?nasal(?:ly)?|nasal(?:ly)?\s+(?:spray|administ\w*|"
+        r"ketamine|esketamine|route)|nasal spray|nasally|spravato)\b",
+        ("nasal", "spravato"),
+    ),
+    "oral": ci(
+        r"\b(?:oral(?:ly)?\s+(?:\w+\s+)?(?:es)?ketamine|(?:es)?ketamine\s+"
+        r"(?:was\s+)?(?:given\s+|administered\s+|taken\s+)?orally|oral\s+"
+        r"(?:dose|doses|dosing|administration|solution|tablets?|route|"
+        r"formulation)|per os)\b",
+        ("oral", "per os"),
+    ),
+    "im": Guarded(
+        r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)", ("intramuscular", "m.", "IM")
+    ),
+    "sc": Guarded(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)", ("subcutaneous", "c.", "SC")),
+    "sublingual": ci(
+        r"\b(?:sublingual(?:ly)?|troches?|lozenges?|buccal)\b",
+        ("sublingual", "troche", "lozenge", "buccal"),
+    ),
 }
 _IV_CASE_RE = ci(r"\b(?:intravenous(?:ly)?|infusions?)\b")
 
@@ -163,8 +179,7 @@ def routes(article: Article) -> Hit:
     found: list[str] = []
     ev: list[str] = []
     for route, pat in ROUTE_PATTERNS.items():
-        m = pat.search(text) or (_IV_CASE_RE.search(texts(article)[0]) if route == "iv"
-                                 else None)
+        m = pat.search(text) or (_IV_CASE_RE.search(texts(article)[0]) if route == "iv" else None)
         if m:
             found.append(route)
             ev.append(m.group(0))
@@ -176,15 +191,21 @@ COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     ("midazolam", ci(r"\bmidazolam\b", ("midazolam",))),
     ("ect", Guarded(r"\b(?:ECT|electroconvulsive)\b", ("ECT", "electroconvulsive"))),
     ("placebo", ci(r"\b(?:placebo|saline|sham)\b", ("placebo", "saline", "sham"))),
-    ("active_drug", ci(
-        r"\b(?:versus|vs\.?|compared (?:with|to)|or)\s+(?:intravenous\s+|oral\s+|nebuli[sz]ed\s+)?"
-        r"(?:propofol|etomidate|haloperidol|dexmedetomidine|morphine|fentanyl|lidocaine|"
-        r"metoclopramide|magnesium|tramadol|bupivacaine|sevoflurane|ketorolac|remifentanil|"
-        r"lanicemine|riluzole|electroconvulsive|sertraline|escitalopram|fluoxetine|quetiapine|"
-        r"lithium|psilocybin|MDMA|nitrous oxide|diazepam|lorazepam|clonidine|\w+ine\b|\w+am\b)")),
+    (
+        "active_drug",
+        ci(
+            r"\b(?:versus|vs\.?|compared (?:with|to)|or)\s+(?:intravenous\s+|oral\s+|nebuli[sz]ed\s+)?"
+            r"(?:propofol|etomidate|haloperidol|dexmedetomidine|morphine|fentanyl|lidocaine|"
+            r"metoclopramide|magnesium|tramadol|bupivacaine|sevoflurane|ketorolac|remifentanil|"
+            r"lanicemine|riluzole|electroconvulsive|sertraline|escitalopram|fluoxetine|quetiapine|"
+            r"lithium|psilocybin|MDMA|nitrous oxide|diazepam|lorazepam|clonidine|\w+ine\b|\w+am\b)"
+        ),
+    ),
 ]
-_SINGLE_ARM_RE = ci(r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
-                            r"retrospective|chart review|real[\s\-]world|pre[\s\-]post)\b")
+_SINGLE_ARM_RE = ci(
+    r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
+    r"retrospective|chart review|real[\s\-]world|pre[\s\-]post)\b"
+)
 
 
 @memo
@@ -212,8 +233,19 @@ _PSYCHO_RE = ci(
     r"cognitive[\s\-]behaviou?ral\s+therapy|CBT|exposure[\s\-](?:based\s+)?(?:therapy|CBT)|"
     r"written exposure|mindfulness[\s\-]based|psychedelic[\s\-]assisted|"
     r"(?:prolonged|cognitive processing) (?:exposure|therapy)|motivational enhancement)\b",
-    ("psychotherapy", "kap", "kagp", "cognitive", "cbt", "exposure", "mindfulness",
-     "psychedelic", "motivational", "prolonged"))
+    (
+        "psychotherapy",
+        "kap",
+        "kagp",
+        "cognitive",
+        "cbt",
+        "exposure",
+        "mindfulness",
+        "psychedelic",
+        "motivational",
+        "prolonged",
+    ),
+)
 
 
 @memo
@@ -226,23 +258,34 @@ def psychotherapy(article: Article) -> Hit:
 
 # --------------------------------------------------------------------------- subgroups
 _SUBGROUPS: dict[str, re.Pattern[str]] = {
-    "trd": ci(r"\b(?:treatment[\s\-](?:resistant|refractory)\s+(?:\w+\s+){0,2}"
-                      r"depress\w*|TRD|refractory depress\w*|treatment resistance)\b",
-              ("resist", "refract", "trd")),
+    "trd": ci(
+        r"\b(?:treatment[\s\-](?:resistant|refractory)\s+(?:\w+\s+){0,2}"
+        r"depress\w*|TRD|refractory depress\w*|treatment resistance)\b",
+        ("resist", "refract", "trd"),
+    ),
     "bipolar": ci(r"\bbipolar\b", ("bipolar",)),
     "suicidality": ci(r"\bsuicid\w*", ("suicid",)),
-    "perinatal": ci(r"\b(?:postpartum|post-partum|perinatal|peripartum|antenatal|"
-                            r"prenatal depress\w*|puerper\w*|caesarean|cesarean|pregnan\w*)",
-                    ("partum", "natal", "puerper", "sarean", "pregnan")),
+    "perinatal": ci(
+        r"\b(?:postpartum|post-partum|perinatal|peripartum|antenatal|"
+        r"prenatal depress\w*|puerper\w*|caesarean|cesarean|pregnan\w*)",
+        ("partum", "natal", "puerper", "sarean", "pregnan"),
+    ),
     "ocd": ci(r"\b(?:obsessive[\s\-]compulsive|OCD)\b", ("obsessive", "ocd")),
-    "anxious_depression": ci(r"\banxious depress\w*|\bdepression with (?:high )?anxi",
-                             ("anxious", "depression with")),
-    "adolescents": ci(r"\b(?:adolescen\w*|teenage\w*|youths?|pediatric depress\w*)",
-                      ("adolescen", "teenage", "youth", "pediatric")),
-    "older_adults": ci(r"\b(?:older adults?|elderly|geriatric|late[\s\-]life)\b",
-                       ("older", "elderly", "geriatric", "late")),
-    "veterans": ci(r"\b(?:veterans?|military|service members?|soldiers?)\b",
-                   ("veteran", "military", "service member", "soldier")),
+    "anxious_depression": ci(
+        r"\banxious depress\w*|\bdepression with (?:high )?anxi", ("anxious", "depression with")
+    ),
+    "adolescents": ci(
+        r"\b(?:adolescen\w*|teenage\w*|youths?|pediatric depress\w*)",
+        ("adolescen", "teenage", "youth", "pediatric"),
+    ),
+    "older_adults": ci(
+        r"\b(?:older adults?|elderly|geriatric|late[\s\-]life)\b",
+        ("older", "elderly", "geriatric", "late"),
+    ),
+    "veterans": ci(
+        r"\b(?:veterans?|military|service members?|soldiers?)\b",
+        ("veteran", "military", "service member", "soldier"),
+    ),
 }
 
 
@@ -269,4 +312,3 @@ def retraction(article: Article) -> Hit:
     if re.match(r"^\s*(?:retracted|retraction)\b", texts(article)[0], re.I):
         return True, article.title
     return False, None
-

@@ -19,13 +19,43 @@ from pipeline.classify.rules.outcome import direction_rule, outcome_cues, title_
 from pipeline.records import Article
 
 RULE_FEATURE_NAMES = [
-    "cond_depression_title", "cond_depression_abs", "cond_ptsd_title", "cond_ptsd_abs",
-    "cond_anxiety_title", "cond_anxiety_abs", "offtopic_title", "offtopic_abs", "animal",
-    "has_abstract", "is_indexed", *DESIGN_CUE_NAMES,
-    *(f"pt_{d}" for d in ("protocol", "systematic_review", "case_report", "rct", "review",
-                          "observational", "preclinical", "nonrandomized_trial")),
-    "out_pos", "out_neg", "out_mixed", "out_topical", "title_pos", "title_neg",
-    "dir_no_benefit", "dir_mixed", "res_pos", "res_neg", "res_mixed", "out_equivocal",
+    "cond_depression_title",
+    "cond_depression_abs",
+    "cond_ptsd_title",
+    "cond_ptsd_abs",
+    "cond_anxiety_title",
+    "cond_anxiety_abs",
+    "offtopic_title",
+    "offtopic_abs",
+    "animal",
+    "has_abstract",
+    "is_indexed",
+    *DESIGN_CUE_NAMES,
+    *(
+        f"pt_{d}"
+        for d in (
+            "protocol",
+            "systematic_review",
+            "case_report",
+            "rct",
+            "review",
+            "observational",
+            "preclinical",
+            "nonrandomized_trial",
+        )
+    ),
+    "out_pos",
+    "out_neg",
+    "out_mixed",
+    "out_topical",
+    "title_pos",
+    "title_neg",
+    "dir_no_benefit",
+    "dir_mixed",
+    "res_pos",
+    "res_neg",
+    "res_mixed",
+    "out_equivocal",
     "out_transient",
 ]
 
@@ -46,18 +76,37 @@ def rule_features(article: Article) -> list[float]:
     cues = design_cues(article)
     feats += [float(name in cues) for name in DESIGN_CUE_NAMES]
     pt, _ = design_from_metadata(article)
-    feats += [float(pt == d) for d in ("protocol", "systematic_review", "case_report", "rct",
-                                       "review", "observational", "preclinical",
-                                       "nonrandomized_trial")]
+    feats += [
+        float(pt == d)
+        for d in (
+            "protocol",
+            "systematic_review",
+            "case_report",
+            "rct",
+            "review",
+            "observational",
+            "preclinical",
+            "nonrandomized_trial",
+        )
+    ]
     oc = outcome_cues(article)
-    feats += [float(min(oc.pos, 3)), float(min(oc.neg, 3)), float(min(oc.mixed, 3)),
-              float(min(oc.topical, 3))]
+    feats += [
+        float(min(oc.pos, 3)),
+        float(min(oc.neg, 3)),
+        float(min(oc.mixed, 3)),
+        float(min(oc.topical, 3)),
+    ]
     tc, _ = title_claim(article)
     feats += [float(tc == "beneficial"), float(tc == "no_benefit")]
     dr, _ = direction_rule(article)
     feats += [float(dr == "no_benefit"), float(dr == "mixed")]
-    feats += [float(min(oc.r_pos, 3)), float(min(oc.r_neg, 3)), float(min(oc.r_mixed, 3)),
-              float(min(oc.equivocal, 1)), float(min(oc.transient, 1))]
+    feats += [
+        float(min(oc.r_pos, 3)),
+        float(min(oc.r_neg, 3)),
+        float(min(oc.r_mixed, 3)),
+        float(min(oc.equivocal, 1)),
+        float(min(oc.transient, 1)),
+    ]
     return feats
 
 
@@ -73,8 +122,9 @@ class RuleFeatures(BaseEstimator, TransformerMixin):
         self.exclude = exclude
 
     def fit(self, X: Iterable[Article], y: object = None) -> RuleFeatures:
-        self.columns_ = [i for i, n in enumerate(RULE_FEATURE_NAMES)
-                         if not n.startswith(tuple(self.exclude))]
+        self.columns_ = [
+            i for i, n in enumerate(RULE_FEATURE_NAMES) if not n.startswith(tuple(self.exclude))
+        ]
         self.n_features_out_ = len(self.columns_)
         return self
 
@@ -85,5 +135,3 @@ class RuleFeatures(BaseEstimator, TransformerMixin):
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         return np.asarray([RULE_FEATURE_NAMES[i] for i in self.columns_], dtype=object)
-
-

@@ -30,8 +30,12 @@ _BATCH: dict[int, tuple[Article, tuple[Any, ...], tuple[str, str, str]]] = {}
 
 
 def _key_of(article: Article) -> tuple[Any, ...]:
-    return (article.title, article.abstract, tuple(article.publication_types),
-            tuple(article.mesh_terms))
+    return (
+        article.title,
+        article.abstract,
+        tuple(article.publication_types),
+        tuple(article.mesh_terms),
+    )
 
 
 def text_key(article: Article) -> tuple[Any, ...]:
@@ -214,4 +218,3 @@ class Guarded:
 @lru_cache(maxsize=256)
 def lower(text: str) -> str:
     return text.lower()
-

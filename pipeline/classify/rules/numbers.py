@@ -5,13 +5,36 @@ from __future__ import annotations
 import re
 
 _UNITS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-    "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
-    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
 }
 _TENS = {
-    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
-    "seventy": 70, "eighty": 80, "ninety": 90,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
 }
 _NUMWORD = "|".join(sorted([*_UNITS, *_TENS, "hundred", "thousand", "and"], key=len, reverse=True))
 _NUMWORD_RE = re.compile(rf"\b(?:{_NUMWORD})(?:[\s\-]+(?:{_NUMWORD}))*\b")
@@ -50,10 +73,8 @@ def normalise_numbers(text: str) -> str:
         n = words_to_int(m.group(0)) if m.group(0).strip() != "and" else None
         if n is None:
             continue
-        out.append(text[last:m.start()])
+        out.append(text[last : m.start()])
         out.append(str(n))
         last = m.end()
     out.append(text[last:])
     return "".join(out)
-
-

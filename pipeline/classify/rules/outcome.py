@@ -35,7 +35,8 @@ _POS_TERMS = ci(
     r"anxiolytic[\s\-]like|anxiolytic|antidepressant effects?|rapid\w* (?:and sustained )?"
     r"(?:antidepressant|anti-suicidal)|reversed?|revers\w*|rescued?|ameliorat\w*|"
     r"promising|well[\s\-]tolerated and effective|greater|lower (?:depress|scores)|"
-    r"significant(?:ly)? (?:lower|higher|greater|fewer)|resolution|protect\w*|prevent\w*)\b")
+    r"significant(?:ly)? (?:lower|higher|greater|fewer)|resolution|protect\w*|prevent\w*)\b"
+)
 _NEG_RESULT = ci(
     rf"\b(?:{_NEG})\b[^.;()]{{0,60}}?\b(?:differ\w*|improv\w*|reduc\w*|effect\w*|benefi\w*|"
     r"superior\w*|change\w*|efficac\w*|signific\w*|associat\w*|evidence|support\w*|better|"
@@ -47,8 +48,24 @@ _NEG_RESULT = ci(
     r"|\b(?:similar|comparable|equivalent) (?:between|across|in (?:both|all|the two)) (?:the )?"
     r"(?:\w+ )?(?:groups|arms|conditions)\b|\bineffective\b|"
     r"\bnull (?:effect|finding|result)s?\b|\bno (?:clear|consistent|robust) (?:evidence|effect)",
-    ("no", "n't", "fail", "without", "neither", "lack", "absence", "unable", "insufficient",
-     "inconclusive", "similar", "comparable", "equivalent", "ineffective", "null"))
+    (
+        "no",
+        "n't",
+        "fail",
+        "without",
+        "neither",
+        "lack",
+        "absence",
+        "unable",
+        "insufficient",
+        "inconclusive",
+        "similar",
+        "comparable",
+        "equivalent",
+        "ineffective",
+        "null",
+    ),
+)
 # Harm: the condition got worse ('worsened', 'exacerbated', 'increased freezing',
 # 'induces an anxiety-like state', 'symptoms were elevated').
 HARM_RE = ci(
@@ -59,8 +76,22 @@ HARM_RE = ci(
     r"|\bworse (?:than|outcomes?|scores?|symptoms?)\b"
     r"|\b(?:symptom\w*|severity|suicidal ideation)\s+(?:[\w\-]+\s+){0,3}?(?:was|were)\s+"
     r"(?:\w+\s+)?(?:increased|elevated|heightened|worse)\b",
-    ("worse", "aggravat", "exacerbat", "anxiogenic", "depressogenic", "depressant", "freezing",
-     "immobility", "despair", "like", "symptom", "severity", "state"))
+    (
+        "worse",
+        "aggravat",
+        "exacerbat",
+        "anxiogenic",
+        "depressogenic",
+        "depressant",
+        "freezing",
+        "immobility",
+        "despair",
+        "like",
+        "symptom",
+        "severity",
+        "state",
+    ),
+)
 # 'a small percentage of patients worsened' reports a minority, not the study's direction.
 _MINORITY = ci(r"\b(?:small|minority|few|subset|some|one|two)\b[^.;]{0,30}$")
 # a negator within reach before a word ('did not significantly *reduce*')
@@ -86,28 +117,37 @@ _FUTURE_WORK = ci(
     r"trials?|research|investigations?|work)\b[^.;]{0,60}?\b(?:needed|warranted|required|"
     r"necessary|should|must|are needed|is needed)\b"
     r"|\b(?:should|must|need to) be (?:performed|conducted|undertaken|carried out)\b",
-    ("need", "warrant", "requir", "necessar", "should", "must"))
+    ("need", "warrant", "requir", "necessar", "should", "must"),
+)
 _CLAUSE_END = re.compile(r"[,;:]\s|\s(?:but|whereas|while|although)\s")
-_SECONDARY = ci(r"\b(?:other|secondary|exploratory|remaining)\s+(?:[\w\-]+\s+)?(?:measures?|"
-                r"outcomes?|end ?points?|parameters?|variables?|scales?)\b",
-                ("other", "secondary", "exploratory", "remaining"))
+_SECONDARY = ci(
+    r"\b(?:other|secondary|exploratory|remaining)\s+(?:[\w\-]+\s+)?(?:measures?|"
+    r"outcomes?|end ?points?|parameters?|variables?|scales?)\b",
+    ("other", "secondary", "exploratory", "remaining"),
+)
 # moderator and predictor analyses: 'did not differ by sex', 'was not associated with response'
-_PREDICTOR = ci(r"\b(?:by|according to|across) (?:sex|gender|age|race|ethnicity|sites?|"
-                r"diagnos\w*|baseline)\b|\bnot (?:\w+ )?(?:associated|correlated|predict\w*)\b",
-                ("by", "according", "across", "associated", "correlated", "predict"))
+_PREDICTOR = ci(
+    r"\b(?:by|according to|across) (?:sex|gender|age|race|ethnicity|sites?|"
+    r"diagnos\w*|baseline)\b|\bnot (?:\w+ )?(?:associated|correlated|predict\w*)\b",
+    ("by", "according", "across", "associated", "correlated", "predict"),
+)
 _FUTURE_SPLIT = re.compile(r"([,;:]\s|\s(?:but|whereas|while|although|and)\s)")
-_CONTRAST = ci(r"\b(?:but|whereas|while|although|however|in contrast|yet)\b",
-               ("but", "whereas", "while", "although", "however", "contrast", "yet"))
+_CONTRAST = ci(
+    r"\b(?:but|whereas|while|although|however|in contrast|yet)\b",
+    ("but", "whereas", "while", "although", "however", "contrast", "yet"),
+)
 # 'A but not B', 'only at the higher dose', 'not at week 4', 'post hoc ... revealed'
 _PARTIAL = ci(
     r"\bbut not\b(?! (?:completely|entirely|solely|only|exclusively|fully|necessarily|all|"
     r"at (?:the )?\d|\d))|\b(?<!not )only (?:at|in|on|for|during|among|after|with|when|the)\b|"
     r"\bnot (?:at|on|in) (?:all|other|later|the (?:primary|end))\b|\bpost[\s\-]hoc\b",
-    ("but not", "only", "not ", "post"))
+    ("but not", "only", "not ", "post"),
+)
 # a finding that did not last: benefit at some time points, not at others
 _TRANSIENT = ci(
     r"\b(?:not|no longer) (?:be )?(?:maintained|sustained|persist\w*)\b|\bdid not (?:last|"
-    r"persist)\b|\btransient(?:ly)?\b|\bshort[\s\-]lived\b|\bwore off\b|\breturned to baseline\b")
+    r"persist)\b|\btransient(?:ly)?\b|\bshort[\s\-]lived\b|\bwore off\b|\breturned to baseline\b"
+)
 # an explicitly equivocal conclusion
 _EQUIVOCAL = ci(
     r"\b(?:mixed|inconsistent|equivocal|conflicting|inconclusive|contradictory)\s+(?:[\w\-]+ )?"
@@ -115,17 +155,28 @@ _EQUIVOCAL = ci(
     r"|\b(?:results?|findings?|evidence|effects?|efficacy|data)\s+(?:[\w\-]+ ){0,6}?"
     r"(?:(?:was|were|is|are|remains?|remained)\s+)(?:\w+\s+)?(?:mixed|inconsistent|"
     r"equivocal|conflicting|inconclusive|unclear|uncertain)\b",
-    ("mixed", "inconsistent", "equivocal", "conflicting", "inconclusive", "contradictory",
-     "unclear", "uncertain"))
+    (
+        "mixed",
+        "inconsistent",
+        "equivocal",
+        "conflicting",
+        "inconclusive",
+        "contradictory",
+        "unclear",
+        "uncertain",
+    ),
+)
 # negatives about safety or side effects are not the efficacy direction
 _SAFETY_TOPIC = ci(
     r"\b(?:dissociat\w*|psychotomimetic|adverse|side[\s\-]effects?|safety|tolerab\w*|"
     r"blood pressure|heart rate|h(?:a)?emodynamic\w*|BPRS|CADSS|demographic\w*|"
-    r"baseline characteristics|sedation|abuse|withdrawal|drop[\s\-]?outs?|cost\w*)")
+    r"baseline characteristics|sedation|abuse|withdrawal|drop[\s\-]?outs?|cost\w*)"
+)
 _EFFICACY_TOPIC = ci(
     r"\b(?:depress\w*|antidepress\w*|anxi\w*|PTSD|symptom\w*|suicid\w*|mood|MADRS|HAM-?D|"
     r"HAM-?A|CAPS|remission|response|anhedoni\w*|fear|despair|immobility|OCD|obsess\w*|"
-    r"-like behaviou?r\w*|efficac\w*|primary (?:outcome|end ?point))")
+    r"-like behaviou?r\w*|efficac\w*|primary (?:outcome|end ?point))"
+)
 
 
 @dataclass(frozen=True)
@@ -152,8 +203,10 @@ class OutcomeCues:
 
 # harm counts only when the sentence attributes it to the drug ('ketamine worsened ...'),
 # not to the model or the comparison ('stress increased immobility')
-_DRUG_MENTION = ci(r"ketamine|\b(?:spravato|the drug|infusions?|treatment|administration)\b",
-                   ("ketamine", "spravato", "drug", "infusion", "treatment", "administration"))
+_DRUG_MENTION = ci(
+    r"ketamine|\b(?:spravato|the drug|infusions?|treatment|administration)\b",
+    ("ketamine", "spravato", "drug", "infusion", "treatment", "administration"),
+)
 
 
 def drug_harm(sentence: str) -> bool:
@@ -162,7 +215,7 @@ def drug_harm(sentence: str) -> bool:
     if not _DRUG_MENTION.search(sentence) or not HARM_RE.search(sentence):
         return False
     for m in HARM_RE.finditer(sentence):
-        before = sentence[max(0, m.start() - 60):m.start()]
+        before = sentence[max(0, m.start() - 60) : m.start()]
         if _NEG_BEFORE.search(before) or _MINORITY.search(before):
             continue
         return True
@@ -196,21 +249,26 @@ def sentence_direction(sentence: str) -> str | None:
     neg = bool(neg_m) or harm
     skip = (0, 0)  # the span of a null finding that is not about the primary outcome
     if neg_m and not harm:
-        head = _CLAUSE_END.split(clean[:neg_m.start()])[-1]
-        tail = _CLAUSE_END.split(clean[neg_m.start():], maxsplit=1)[0]
+        head = _CLAUSE_END.split(clean[: neg_m.start()])[-1]
+        tail = _CLAUSE_END.split(clean[neg_m.start() :], maxsplit=1)[0]
         clause = head + tail
-        if (_SAFETY_TOPIC.search(clause) and not _EFFICACY_TOPIC.search(clause)) \
-                or _SECONDARY.search(clause) \
-                or (_PREDICTOR.search(clause) and not _DRUG_MENTION.search(clause)):
+        if (
+            (_SAFETY_TOPIC.search(clause) and not _EFFICACY_TOPIC.search(clause))
+            or _SECONDARY.search(clause)
+            or (_PREDICTOR.search(clause) and not _DRUG_MENTION.search(clause))
+        ):
             # 'no difference in dissociation' is a safety finding, 'did not differ on other
             # measures' a secondary one, 'did not differ by sex' or 'BDNF was not associated
             # with response' a moderator or predictor: none is the direction on the
             # primary outcome
             neg = False
             skip = (neg_m.start() - len(head), neg_m.start() + len(tail))
-    pos_unneg = [m for m in _POS_TERMS.finditer(clean)
-                 if not skip[0] <= m.start() < skip[1]
-                 and not _NEG_BEFORE.search(_scope(clean[max(0, m.start() - 70):m.start()]))]
+    pos_unneg = [
+        m
+        for m in _POS_TERMS.finditer(clean)
+        if not skip[0] <= m.start() < skip[1]
+        and not _NEG_BEFORE.search(_scope(clean[max(0, m.start() - 70) : m.start()]))
+    ]
     if neg:
         # 'X reduced A but did not change B' carries both; the caller sees it as mixed.
         if pos_unneg and _CONTRAST.search(clean):
@@ -236,7 +294,7 @@ def _finding_split(article: Article) -> tuple[list[str], list[str]]:
     plain = [s for _, s in sents]
     tail = plain[-3:]
     if not res:
-        res = plain[len(plain) // 2:-3]
+        res = plain[len(plain) // 2 : -3]
     return tail, res
 
 
@@ -270,8 +328,19 @@ def outcome_cues(article: Article) -> OutcomeCues:
             r[d] += 1
             if d != "pos":
                 rev = rev or s
-    return OutcomeCues(c["pos"], c["neg"], c["mixed"], topical, short(ev), r["pos"], r["neg"],
-                       r["mixed"], equivocal, transient, short(rev))
+    return OutcomeCues(
+        c["pos"],
+        c["neg"],
+        c["mixed"],
+        topical,
+        short(ev),
+        r["pos"],
+        r["neg"],
+        r["mixed"],
+        equivocal,
+        transient,
+        short(rev),
+    )
 
 
 def short(s: str | None, n: int = 240) -> str | None:
@@ -281,16 +350,24 @@ def short(s: str | None, n: int = 240) -> str | None:
 
 
 # --------------------------------------------------------------------------- title claims
-_DRUG_WORD = (r"(?:\(?[rs]\)?-?ketamine|es-?ketamine|ar-?ketamine|ketamine|nmda (?:receptor )?"
-              r"antagonists?)(?:'s|’s)?")
-_CLAIM_VERB = (r"(?:reduc|reliev|elicit|revers|alleviat|improv|attenuat|rescu|prevent|decreas|"
-               r"amelior|restor|normali[sz]|mitigat|protect|produc|provid|enhanc)(?:es|s|ed)\b")
+_DRUG_WORD = (
+    r"(?:\(?[rs]\)?-?ketamine|es-?ketamine|ar-?ketamine|ketamine|nmda (?:receptor )?"
+    r"antagonists?)(?:'s|’s)?"
+)
+_CLAIM_VERB = (
+    r"(?:reduc|reliev|elicit|revers|alleviat|improv|attenuat|rescu|prevent|decreas|"
+    r"amelior|restor|normali[sz]|mitigat|protect|produc|provid|enhanc)(?:es|s|ed)\b"
+)
 _TITLE_POS = [
     ci(rf"\b{_DRUG_WORD}\s+(?:[\w\-]+\s+){{0,3}}?{_CLAIM_VERB}"),
-    ci(r"\b(?:rapid|sustained|long-lasting|robust|lasting)\w*(?: and \w+)? (?:antidepressant|"
-       r"anxiolytic|anti-?suicidal)[\w\-]* (?:effects?|action|activity|response)\b"),
-    ci(r"\bantidepressant-like (?:effects?|activity|action)\b"
-       r"|\banxiolytic(?:-like)? effects? of\b"),
+    ci(
+        r"\b(?:rapid|sustained|long-lasting|robust|lasting)\w*(?: and \w+)? (?:antidepressant|"
+        r"anxiolytic|anti-?suicidal)[\w\-]* (?:effects?|action|activity|response)\b"
+    ),
+    ci(
+        r"\bantidepressant-like (?:effects?|activity|action)\b"
+        r"|\banxiolytic(?:-like)? effects? of\b"
+    ),
     ci(r"\b(?:amelioration|improvement|remission)s? (?:of|in|from)\b"),
     ci(r"\bsafe and effective\b|\bis (?:an )?effective\b|\band effective results\b"),
 ]
