@@ -34,10 +34,18 @@ def _records() -> list[dict[str, Any]]:
     path = SHARED / "corpus" / "dev.jsonl"
     if path.exists():
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [{"pmid": str(i), "title": f"Fictional ketamine trial {i} in invented depression",
-             "abstract": "METHODS: Forty invented patients were randomized to ketamine or "
-                         "saline.\nCONCLUSIONS: Ketamine reduced made-up symptoms.",
-             "publication_types": [], "mesh_terms": [], "keywords": []} for i in range(50)]
+    return [
+        {
+            "pmid": str(i),
+            "title": f"Fictional ketamine trial {i} in invented depression",
+            "abstract": "METHODS: Forty invented patients were randomized to ketamine or "
+            "saline.\nCONCLUSIONS: Ketamine reduced made-up symptoms.",
+            "publication_types": [],
+            "mesh_terms": [],
+            "keywords": [],
+        }
+        for i in range(50)
+    ]
 
 
 def _articles(n: int) -> list[Article]:
@@ -62,14 +70,14 @@ def run() -> dict[str, Any]:
     cpu: list[float] = []
     for _ in range(ROUNDS):
         arts = _articles(N)
-        rules._CACHE.clear()
+        rules.clear_caches()
         t, c = time.perf_counter(), time.process_time()
         rows = predict_articles(arts, model)
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     predict_rate = len(rows) / min(wall)
     cpu_rate = len(rows) / min(cpu)
-    rules._CACHE.clear()
+    rules.clear_caches()
     with tempfile.TemporaryDirectory() as tmp:
         with Store(Path(tmp) / "bench.sqlite") as store:
             store.upsert_batch(arts)

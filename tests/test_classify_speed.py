@@ -1,9 +1,10 @@
-"""The speed paths must compute exactly what the plain paths compute.
+"""The portable prediction path must compute exactly what scikit-learn computes.
 
-`fastvec` rebuilds TF-IDF matrices outside scikit-learn's loops and `rules.Guarded` skips a
-regex when none of its literal anchors occurs; both are only allowed because their
-output is identical. These tests compare them with the plain computation on the corpus
-(read from ../shared at test time) and on fictional text.
+`portable` rebuilds TF-IDF matrices and head probabilities from stored arrays, outside
+scikit-learn's estimators, and `rules.Guarded` skips a regex when none of its literal
+anchors occurs; both are only allowed because their output is identical. These tests
+compare them with scikit-learn's own pipeline on the corpus (read from ../shared at test
+time) and on fictional text.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from pipeline.classify import fastvec, rules
+from pipeline.classify import convert, portable, rules
+from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.text import TextAssembler, article_from_record
-from pipeline.classify.train import load_model
+from pipeline.errors import ModelError
 from pipeline.records import Article
 
 
 def _same(a: object, b: object) -> None:
-    assert type(a) is type(b)
-    assert a.shape == b.shape and a.dtype == b.dtype  # type: ignore[attr-defined]
-    assert np.array_equal(a.indptr, b.indptr)  # type: ignore[attr-defined]
-    assert np.array_equal(a.indices, b.indices)  # type: ignore[attr-defined]
-    assert np.array_equal(a.data, b.data)  # type: ignore[attr-defined]
+    a, b = a.tocsr(), b.tocsr()  # type: ignore[attr-defined]
+    assert a.shape == b.shape and a.dtype == b.dtype
+    assert np.array_equal(a.indptr, b.indptr)
+    assert np.array_equal(a.indices, b.indices)
+    assert np.array_equal(a.data, b.data)
 
 
 @pytest.fixture(scope="module")
@@ -34,41 +36,104 @@ def articles(corpus: list[dict]) -> list[Article]:
     return [article_from_record(r) for r in corpus]
 
 
-def test_shipped_feature_unions_match_sklearn_transform(articles: list[Article]) -> None:
-    model = load_model()
+@pytest.fixture(scope="module")
+def fitted(corpus: list[dict], articles: list[Article]) -> KeaModel:
+    """The default recipe fitted on half the corpus (so the rest holds unseen terms)."""
+    return get_model("hybrid").fit(articles[::2], [r["labels"] for r in corpus[::2]])
+
+
+def _portable_block(pipe: Pipeline) -> portable.Tfidf:
+    arrays: dict[str, np.ndarray] = {}
+    spec = convert._block("b", pipe, arrays)  # noqa: SLF001 - the converter's unit
+    return portable.Tfidf(spec, arrays["b.vocabulary"], arrays["b.idf"])
+
+
+def test_feature_matrices_match_sklearn_transform(
+    fitted: KeaModel, articles: list[Article]
+) -> None:
     with rules.batch(articles):
-        for union in (model.doc_, model.finding_):
-            _same(fastvec.union_transform(union, articles), union.transform(articles))
+        for union, mine in (
+            (fitted.doc_, fitted.portable_.doc),
+            (fitted.finding_, fitted.portable_.finding),
+        ):
+            _same(mine.transform(articles), union.transform(articles))
 
 
-@pytest.mark.parametrize("params", [
-    {"ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True, "dtype": np.float32},
-    {"ngram_range": (1, 1), "min_df": 1},
-    {"analyzer": "char_wb", "ngram_range": (3, 4), "min_df": 1, "sublinear_tf": True},
-    {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 1, "lowercase": False},
-    {"ngram_range": (1, 3), "min_df": 1},  # not fast-pathed: falls back, still equal
-])
+def test_head_probabilities_match_sklearn_predict_proba(
+    fitted: KeaModel, articles: list[Article]
+) -> None:
+    with rules.batch(articles):
+        D, F = fitted.doc_.transform(articles), fitted.finding_.transform(articles)
+        heads = {h.key: h for h in fitted.portable_.heads}
+        assert set(heads) == set(fitted.heads_)
+        calibrated = 0
+        for key, head in fitted.heads_.items():
+            X = F if key == "outcome" else D
+            assert heads[key].classes == head.classes_.tolist()
+            assert np.array_equal(heads[key].predict_proba(X), head.predict_proba(X)), key
+            calibrated += heads[key].calibrated
+        assert calibrated >= 3  # the calibrated path is exercised, not only plain logistic
+
+
+def test_uncalibrated_and_baseline_heads_match_sklearn(
+    corpus: list[dict], articles: list[Article]
+) -> None:
+    model = get_model("tfidf-lr").fit(articles[::2], [r["labels"] for r in corpus[::2]])
+    X = model.doc_.transform(articles)
+    for h in model.portable_.heads:
+        assert np.array_equal(h.predict_proba(X), model.heads_[h.key].predict_proba(X)), h.key
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"ngram_range": (1, 2), "min_df": 1, "sublinear_tf": True, "dtype": np.float32},
+        {"ngram_range": (1, 1), "min_df": 1},
+        {"analyzer": "char_wb", "ngram_range": (3, 4), "min_df": 1, "sublinear_tf": True},
+        {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 1, "lowercase": False},
+        {"ngram_range": (1, 3), "min_df": 1, "norm": None},
+        {"ngram_range": (2, 3), "min_df": 1, "lowercase": False},
+    ],
+)
 def test_tfidf_transform_matches_sklearn_on_unseen_text(params: dict) -> None:
-    train = ["Invented ketamine trial in made-up depression", "A fictional survey of mood",
-             "Ketamine ketamine and mood: an imaginary report"]
-    new = ["An invented ketamine survey", "", "mood mood mood unseen words only",
-           "X", "fictional  ketamine\ttrial   in   mood", "a ab abc abcd Mood MOOD"]
-    vec = TfidfVectorizer(**params).fit(train)
-    _same(fastvec.tfidf_transform(vec, new), vec.transform(new))
+    train = [
+        "Invented ketamine trial in made-up depression",
+        "A fictional survey of mood",
+        "Ketamine ketamine and mood: an imaginary report",
+    ]
+    new = [
+        "An invented ketamine survey",
+        "",
+        "mood mood mood unseen words only",
+        "X",
+        "fictional  ketamine\ttrial   in   mood",
+        "a ab abc abcd Mood MOOD",
+    ]
+    pipe = Pipeline(
+        [("text", TextAssembler(("title",), 1)), ("tfidf", TfidfVectorizer(**params))]
+    ).fit(train)
+    _same(_portable_block(pipe).transform(new), pipe.transform(new))
 
 
-def test_union_with_weights_takes_sklearn_path() -> None:
+def test_configurations_without_a_portable_form_are_refused() -> None:
     docs = ["invented ketamine text", "fictional mood text", "made-up anxiety text"]
-    union = FeatureUnion([("w", Pipeline([("text", TextAssembler(("title",))),
-                                          ("tfidf", TfidfVectorizer())]))],
-                         transformer_weights={"w": 2.0}).fit(docs)
-    _same(fastvec.union_transform(union, docs), union.transform(docs))
+    union = FeatureUnion(
+        [("w", Pipeline([("text", TextAssembler(("title",))), ("tfidf", TfidfVectorizer())]))],
+        transformer_weights={"w": 2.0},
+    ).fit(docs)
+    with pytest.raises(ModelError, match="weighted"):
+        convert.features("doc", union, {})
+    pipe = Pipeline(
+        [("text", TextAssembler(("title",))), ("tfidf", TfidfVectorizer(stop_words=["text"]))]
+    ).fit(docs)
+    with pytest.raises(ModelError, match="does not cover"):
+        convert.features("doc", pipe, {})
 
 
 def _guarded() -> list[rules.Guarded]:
-    found = [p for p in vars(rules).values() if isinstance(p, rules.Guarded)]
-    found += [p for p in rules._ROUTE_PATTERNS.values() if isinstance(p, rules.Guarded)]
-    found += [p for _, p in rules._COMPARATORS if isinstance(p, rules.Guarded)]
+    found = [p for mod in rules.MODULES for p in vars(mod).values() if isinstance(p, rules.Guarded)]
+    found += [p for p in rules.ROUTE_PATTERNS.values() if isinstance(p, rules.Guarded)]
+    found += [p for _, p in rules.COMPARATOR_PATTERNS if isinstance(p, rules.Guarded)]
     return found
 
 
@@ -76,23 +141,40 @@ def test_guarded_patterns_find_what_the_plain_regex_finds(corpus: list[dict]) ->
     pats = _guarded()
     assert len(pats) >= 5
     texts = [f"{r['title']}\n{r['abstract'] or ''}" for r in corpus]
-    texts += ["Invented i.v. and IV and i. v. ketamine", "s.c. or SC, i.m. or IM; n = 12",
-              "N=40 fictional ECT patients", "no anchors here at all"]
+    texts += [
+        "Invented i.v. and IV and i. v. ketamine",
+        "s.c. or SC, i.m. or IM; n = 12",
+        "N=40 fictional ECT patients",
+        "no anchors here at all",
+    ]
     for p in pats:
         plain = re.compile(p.pattern)
         for t in texts:
             m, q = p.search(t), plain.search(t)
             assert (m.group(0) if m else None) == (q.group(0) if q else None), p.pattern
-            assert [x.group(0) for x in p.finditer(t)] == [x.group(0) for x in
-                                                           plain.finditer(t)]
+            assert [x.group(0) for x in p.finditer(t)] == [x.group(0) for x in plain.finditer(t)]
 
 
-def test_noun_count_pattern_keeps_its_boundaries() -> None:
-    """The digit-first rewrite of the participant-count pattern keeps the lookbehind and \\b
-    of the original form."""
-    original = re.compile(r"(?<![\d.,/±])\b(\d{1,6})")
-    head = re.compile(r"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{0,5})")
-    for t in ["12 patients", "x12 patients", "1.5 and 40 adults", "a/20 b", "±3, 7",
-              "1234567 people", "(40) men", "_9 people", "٣ patients"]:
-        assert [m.span(1) for m in original.finditer(t)] == [m.span(1) for m in
-                                                             head.finditer(t)], t
+def test_noun_count_pattern_keeps_its_boundaries(corpus: list[dict]) -> None:
+    """The real participant-count pattern, written digit-first so `re` can skip to digits,
+    finds exactly what its plain form (a leading lookbehind and \\b) finds."""
+    head = r"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{0,5})"
+    real = rules.NOUN_COUNT_RE.pattern
+    assert real.startswith(head)
+    plain = re.compile(r"(?<![\d.,/±])\b(\d{1,6})" + real[len(head) :], re.I)
+    texts = [
+        "12 patients",
+        "x12 patients",
+        "1.5 and 40 adults",
+        "a/20 adults",
+        "±3, 7 men",
+        "1234567 people",
+        "(40) men",
+        "_9 people",
+        "٣ patients",
+        "40 (12%) women",
+    ]
+    texts += [rules.normalise_numbers(r["abstract"] or "") for r in corpus]
+    for t in texts:
+        mine = [(m.start(1), m.end(1), m.group(0)) for m in rules.NOUN_COUNT_RE.finditer(t)]
+        assert mine == [(m.start(1), m.end(1), m.group(0)) for m in plain.finditer(t)], t[:60]

@@ -13,17 +13,18 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.classify import rules
 from pipeline.classify.text import TextAssembler
+from pipeline.labels import VOCAB
 from pipeline.records import Article
-from pipeline.taxonomy import DESIGNS, OUTCOMES
 
 
 def plain_tfidf_features() -> Pipeline:
     """Title + abstract as plain TF-IDF (the text baseline's only features)."""
-    return Pipeline([
-        ("text", TextAssembler(("title", "abstract"), title_weight=1)),
-        ("tfidf", TfidfVectorizer(sublinear_tf=True, dtype=np.float32)),
-    ])
-
+    return Pipeline(
+        [
+            ("text", TextAssembler(("title", "abstract"), title_weight=1)),
+            ("tfidf", TfidfVectorizer(sublinear_tf=True, dtype=np.float32)),
+        ]
+    )
 
 
 def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
@@ -31,8 +32,9 @@ def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
     mesh = " ".join(m.lower() for m in a.mesh_terms)
     conds = {
         "depression": float(any(k in mesh for k in ("depress", "suicid", "bipolar"))),
-        "ptsd": float("stress disorders, post-traumatic" in mesh or "stress disorders, traumatic"
-                      in mesh),
+        "ptsd": float(
+            "stress disorders, post-traumatic" in mesh or "stress disorders, traumatic" in mesh
+        ),
         "anxiety": float(any(k in mesh for k in ("anxiety", "panic", "obsessive", "phobi"))),
     }
     in_scope = float(any(conds.values()))
@@ -41,6 +43,6 @@ def metadata_fields(a: Article) -> dict[str, dict[str, float]]:
     return {
         "relevance": {"in_scope": in_scope, "off_topic": 1.0 - in_scope},
         "conditions": conds,
-        "design": {d: float(d == design) for d in DESIGNS},
-        "outcome": {o: float(o == "not_reported") for o in OUTCOMES},
+        "design": {d: float(d == design) for d in VOCAB["design"]},
+        "outcome": {o: float(o == "not_reported") for o in VOCAB["outcome"]},
     }

@@ -18,15 +18,17 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.predict import predict_articles
+from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
+from pipeline.labels import LABELS, Label
 from pipeline.records import Article
-from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES, RELEVANCE
 
 BASELINES = ("metadata", "tfidf-lr")
-FACTS = ("drug", "routes", "comparator", "psychotherapy", "subgroups")
+# the labels of the headline table (format_report); the others are reported as facts
+NONE = "(none)"  # how a missing single value is scored
+HEADLINE_LABELS = ("relevance", "conditions", "design", "outcome", "sample_size")
 
 
 def load_gold(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
@@ -54,8 +56,13 @@ def gold_hash(recs: Sequence[dict[str, Any]]) -> str:
     """Stable hash of the training data (pmid, text and labels), recorded in model metadata."""
     h = hashlib.sha256()
     for r in sorted(recs, key=lambda r: str(r["pmid"])):
-        h.update(json.dumps([r["pmid"], r.get("title"), r.get("abstract"), r["labels"]],
-                            sort_keys=True, ensure_ascii=False).encode("utf-8"))
+        h.update(
+            json.dumps(
+                [r["pmid"], r.get("title"), r.get("abstract"), r["labels"]],
+                sort_keys=True,
+                ensure_ascii=False,
+            ).encode("utf-8")
+        )
     return h.hexdigest()[:16]
 
 
@@ -64,9 +71,14 @@ def examples_hash(articles: Sequence[Article], labels: Sequence[dict[str, Any]])
     h = hashlib.sha256()
     items = sorted(zip(articles, labels, strict=True), key=lambda p: str(p[0].pmid))
     for a, lab in items:
-        h.update(json.dumps([a.pmid, a.title, a.abstract, a.publication_types, a.mesh_terms,
-                             a.keywords, lab], sort_keys=True, ensure_ascii=False,
-                            default=str).encode("utf-8"))
+        h.update(
+            json.dumps(
+                [a.pmid, a.title, a.abstract, a.publication_types, a.mesh_terms, a.keywords, lab],
+                sort_keys=True,
+                ensure_ascii=False,
+                default=str,
+            ).encode("utf-8")
+        )
     return h.hexdigest()[:16]
 
 
@@ -77,8 +89,9 @@ def strat_key(labels: dict[str, Any]) -> str:
     return labels["design"]
 
 
-def oof_predictions(articles: list[Article], labels: list[dict[str, Any]], name: str,
-                    folds: int = 5, seed: int = 0) -> tuple[list[dict[str, Any]], list[int]]:
+def oof_predictions(
+    articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[int]]:
     """Out-of-fold label rows for every record, and each record's fold number."""
     keys = [strat_key(lab) for lab in labels]
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -97,94 +110,174 @@ def oof_predictions(articles: list[Article], labels: list[dict[str, Any]], name:
 
 # --------------------------------------------------------------------------- metrics
 def _single(gold: list[str], pred: list[str], classes: Sequence[str]) -> dict[str, Any]:
-    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(classes),
-                                                 zero_division=0)
+    p, r, f, s = precision_recall_fscore_support(gold, pred, labels=list(classes), zero_division=0)
     present = [i for i, c in enumerate(classes) if s[i] > 0]
     return {
-        "per_class": {c: {"precision": round(float(p[i]), 3), "recall": round(float(r[i]), 3),
-                          "f1": round(float(f[i]), 3), "support": int(s[i])}
-                      for i, c in enumerate(classes)},
+        "per_class": {
+            c: {
+                "precision": round(float(p[i]), 3),
+                "recall": round(float(r[i]), 3),
+                "f1": round(float(f[i]), 3),
+                "support": int(s[i]),
+            }
+            for i, c in enumerate(classes)
+        },
         "macro_f1": round(float(np.mean([f[i] for i in present])) if present else 0.0, 3),
         "accuracy": round(float(np.mean([g == q for g, q in zip(gold, pred, strict=True)])), 3),
-        "confusion": {"labels": list(classes),
-                      "matrix": confusion_matrix(gold, pred, labels=list(classes)).tolist()},
+        "confusion": {
+            "labels": list(classes),
+            "matrix": confusion_matrix(gold, pred, labels=list(classes)).tolist(),
+        },
     }
 
 
-def score(golds: list[dict[str, Any]], rows: list[dict[str, Any]],
-          articles: list[Article]) -> dict[str, Any]:
-    """Every metric of the brief for one set of predictions against gold labels."""
+def _present(label: Label, gold: dict[str, Any], article: Article) -> bool:
+    """Whether a record's gold value of an integer label is scored: stated, and readable
+    (sample sizes are only in abstracts)."""
+    return gold.get(label.name) is not None and bool(article.abstract_sections)
+
+
+def _set_block(
+    label: Label, golds: list[dict[str, Any]], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    block: dict[str, Any] = {"per_class": {}}
+    for v in label.vocabulary:
+        g = [v in (x.get(label.name) or []) for x in golds]
+        p = [v in (x.get(label.name) or []) for x in rows]
+        pr, rc, f, _ = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
+        block["per_class"][v] = {
+            "precision": round(float(pr), 3),
+            "recall": round(float(rc), 3),
+            "f1": round(float(f), 3),
+            "support": int(sum(g)),
+            "predicted": int(sum(p)),
+        }
+    # a value absent from gold and never predicted says nothing: leave it out of the mean
+    seen = [v for v, c in block["per_class"].items() if c["support"] or c["predicted"]]
+    block["macro_f1"] = round(
+        float(np.mean([block["per_class"][v]["f1"] for v in seen])) if seen else 0.0, 3
+    )
+    return block
+
+
+def score(
+    golds: list[dict[str, Any]], rows: list[dict[str, Any]], articles: list[Article]
+) -> dict[str, Any]:
+    """Every metric for one set of predictions against gold labels, one block per registry
+    label; the label's kind decides the metric (single: per-class + macro-F1 + accuracy,
+    set: per-value F1 + macro, integer: exact match, boolean: accuracy)."""
     out: dict[str, Any] = {"n": len(golds)}
-    rel = _single([g["relevance"] for g in golds], [r["relevance"] for r in rows], RELEVANCE)
-    rel["f1"] = rel["per_class"]["in_scope"]["f1"]
-    out["relevance"] = rel
-    cond: dict[str, Any] = {"per_class": {}}
-    for c in CONDITIONS:
-        g = [c in (x["conditions"] or []) for x in golds]
-        p = [c in (x["conditions"] or []) for x in rows]
-        pr, rc, f, s = precision_recall_fscore_support(g, p, average="binary", zero_division=0)
-        cond["per_class"][c] = {"precision": round(float(pr), 3), "recall": round(float(rc), 3),
-                                "f1": round(float(f), 3), "support": int(sum(g))}
-    # a condition absent from gold and never predicted says nothing: leave it out of the mean
-    seen = [c for c in CONDITIONS
-            if cond["per_class"][c]["support"] or any(c in (x["conditions"] or []) for x in rows)]
-    cond["macro_f1"] = round(float(np.mean([cond["per_class"][c]["f1"] for c in seen]))
-                             if seen else 0.0, 3)
-    out["conditions"] = cond
-    out["design"] = _single([g["design"] for g in golds], [r["design"] for r in rows], DESIGNS)
-    out["outcome"] = _single([g["outcome"] for g in golds], [r["outcome"] for r in rows], OUTCOMES)
-    stated = [(g["sample_size"], r["sample_size"]) for g, r, a in zip(golds, rows, articles,
-                                                                     strict=True)
-              if g.get("sample_size") is not None and a.abstract_sections]
-    out["sample_size"] = {
-        "exact": round(float(np.mean([g == p for g, p in stated])), 3) if stated else None,
-        "n_stated": len(stated),
+    for label in LABELS:
+        name = label.name
+        if label.kind == "single":
+            # None (not applicable, e.g. no drug named) is a value of its own here
+            out[name] = _single(
+                [_or_none(g.get(name)) for g in golds],
+                [_or_none(r.get(name)) for r in rows],
+                label.vocabulary,
+            )
+        elif label.kind == "set":
+            out[name] = _set_block(label, golds, rows)
+        elif label.kind == "integer":
+            stated = [
+                (g[name], r.get(name))
+                for g, r, a in zip(golds, rows, articles, strict=True)
+                if _present(label, g, a)
+            ]
+            out[name] = {
+                "exact": round(float(np.mean([g == p for g, p in stated])), 3) if stated else None,
+                "n_stated": len(stated),
+            }
+        else:  # boolean
+            out[name] = {
+                "accuracy": round(
+                    float(
+                        np.mean(
+                            [
+                                bool(g.get(name)) == bool(r.get(name))
+                                for g, r in zip(golds, rows, strict=True)
+                            ]
+                        )
+                    ),
+                    3,
+                )
+            }
+    out["relevance"]["f1"] = out["relevance"]["per_class"]["in_scope"]["f1"]
+    # exact agreement of the whole value, every label (sets compared as sets)
+    out["facts_accuracy"] = {
+        label.name: round(
+            float(
+                np.mean(
+                    [
+                        _same_value(label, g.get(label.name), r.get(label.name))
+                        for g, r in zip(golds, rows, strict=True)
+                    ]
+                )
+            ),
+            3,
+        )
+        for label in LABELS
+        if label.name not in HEADLINE_LABELS
     }
-    facts: dict[str, float] = {}
-    for f in FACTS:
-        if f in ("routes", "subgroups"):
-            ok = [sorted(g.get(f) or []) == sorted(r.get(f) or []) for g, r in
-                  zip(golds, rows, strict=True)]
-        elif f == "psychotherapy":
-            ok = [bool(g.get(f)) == bool(r.get(f)) for g, r in zip(golds, rows, strict=True)]
-        else:
-            ok = [g.get(f) == r.get(f) for g, r in zip(golds, rows, strict=True)]
-        facts[f] = round(float(np.mean(ok)), 3)
-    out["facts_accuracy"] = facts
     out["calibration"] = _calibration(golds, rows)
     out["needs_review_rate"] = round(float(np.mean([r["needs_review"] for r in rows])), 3)
     return out
 
 
+def _or_none(value: Any) -> str:
+    return NONE if value is None else str(value)
+
+
+def _same_value(label: Label, gold: Any, pred: Any) -> bool:
+    if label.is_set:
+        return sorted(gold or []) == sorted(pred or [])
+    if label.kind == "boolean":
+        return bool(gold) == bool(pred)
+    return gold == pred
+
+
 def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Expected calibration error (5 bins) of the top-label confidence per single-label field."""
     res: dict[str, Any] = {}
-    for f in ("relevance", "design", "outcome"):
+    for f in [lab.name for lab in LABELS if lab.kind == "single" and lab.name in HEADLINE_LABELS]:
         conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
         hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
         bins = np.clip((conf * 5).astype(int), 0, 4)
-        ece = sum(abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
-                  for b in range(5) if np.any(bins == b))
-        res[f] = {"ece": round(float(ece), 3), "mean_confidence": round(float(conf.mean()), 3),
-                  "accuracy": round(float(hit.mean()), 3)}
+        ece = sum(
+            abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
+            for b in range(5)
+            if np.any(bins == b)
+        )
+        res[f] = {
+            "ece": round(float(ece), 3),
+            "mean_confidence": round(float(conf.mean()), 3),
+            "accuracy": round(float(hit.mean()), 3),
+        }
     return res
 
 
 def headline(s: dict[str, Any]) -> dict[str, Any]:
     """The target numbers of one score block."""
-    return {"relevance_f1": s["relevance"]["f1"],
-            "conditions_macro_f1": s["conditions"]["macro_f1"],
-            "design_macro_f1": s["design"]["macro_f1"],
-            "outcome_macro_f1": s["outcome"]["macro_f1"],
-            "sample_size_exact": s["sample_size"]["exact"]}
+    return {
+        "relevance_f1": s["relevance"]["f1"],
+        "conditions_macro_f1": s["conditions"]["macro_f1"],
+        "design_macro_f1": s["design"]["macro_f1"],
+        "outcome_macro_f1": s["outcome"]["macro_f1"],
+        "sample_size_exact": s["sample_size"]["exact"],
+    }
 
 
 def _subset(idx: list[int], *lists: list[Any]) -> list[list[Any]]:
     return [[lst[i] for i in idx] for lst in lists]
 
 
-def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, folds: int = 5,
-                   baselines: Sequence[str] = BASELINES, seed: int = 0) -> dict[str, Any]:
+def cross_validate(
+    recs: list[dict[str, Any]],
+    model_name: str | None = None,
+    folds: int = 5,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The full CV report: model + baselines, pooled OOF, mean over folds, unindexed subset."""
     name = model_name or "hybrid"
     get_model(name)  # fail early on an unknown name
@@ -193,10 +286,14 @@ def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, fo
     articles = [article_from_record(r) for r in recs]
     labels = [r["labels"] for r in recs]
     unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
-    report: dict[str, Any] = {"n_records": len(recs), "folds": folds, "gold_hash": gold_hash(recs),
-                              "n_unindexed": len(unindexed),
-                              "n_with_abstract": sum(bool(a.abstract_sections) for a in articles),
-                              "models": {}}
+    report: dict[str, Any] = {
+        "n_records": len(recs),
+        "folds": folds,
+        "gold_hash": gold_hash(recs),
+        "n_unindexed": len(unindexed),
+        "n_with_abstract": sum(bool(a.abstract_sections) for a in articles),
+        "models": {},
+    }
     for m in (name, *[b for b in baselines if b != name]):
         rows, fold_of = oof_predictions(articles, labels, m, folds=folds, seed=seed)
         pooled = score(labels, rows, articles)
@@ -205,11 +302,15 @@ def cross_validate(recs: list[dict[str, Any]], model_name: str | None = None, fo
             idx = [i for i, f in enumerate(fold_of) if f == k]
             g, r, a = _subset(idx, labels, rows, articles)
             per_fold.append(headline(score(g, r, a)))
-        mean = {key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
-                for key in per_fold[0]}
+        mean = {
+            key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
+            for key in per_fold[0]
+        }
         g, r, a = _subset(unindexed, labels, rows, articles)
         report["models"][m] = {
-            "pooled": pooled, "fold_mean": mean, "unindexed": score(g, r, a),
+            "pooled": pooled,
+            "fold_mean": mean,
+            "unindexed": score(g, r, a),
             "oof_hash": oof_hash(rows),
         }
     return report
@@ -222,6 +323,17 @@ def oof_hash(rows: list[dict[str, Any]]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def rows_hash(rows: list[dict[str, Any]]) -> str:
+    """Hash of whole label rows (every label, confidence, evidence and review flag), the
+    model version left out: equal hashes mean identical predictions."""
+    payload = json.dumps(
+        [{k: v for k, v in r.items() if k != "model_version"} for r in rows],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
     """Score an already-trained model on gold records (only honest if it never saw them)."""
     articles = [article_from_record(r) for r in recs]
@@ -230,25 +342,46 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
     unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
     g, r, a = _subset(unindexed, labels, rows, articles)
     rep: dict[str, Any] = {
-        "n_records": len(recs), "gold_hash": gold_hash(recs), "n_unindexed": len(unindexed),
-        "models": {getattr(model, "version_", model.name): {
-            "pooled": score(labels, rows, articles), "unindexed": score(g, r, a)}}}
-    trained_on = getattr(model, "metadata_", {}).get("training_hash")
-    if trained_on and trained_on == examples_hash(articles, labels):
-        rep["warning"] = ("these gold records are the model's own training data: "
-                          "in-sample numbers, not a held-out score")
+        "n_records": len(recs),
+        "gold_hash": gold_hash(recs),
+        "n_unindexed": len(unindexed),
+        "models": {
+            getattr(model, "version_", model.name): {
+                "pooled": score(labels, rows, articles),
+                "unindexed": score(g, r, a),
+            }
+        },
+    }
+    meta = getattr(model, "metadata_", None) or {}
+    seen = set(meta.get("training_pmids") or [])
+    n_seen = sum(str(a.pmid) in seen for a in articles)
+    if not seen and meta.get("training_hash") == examples_hash(articles, labels):
+        n_seen = len(articles)  # an older model that recorded only the whole set's hash
+    rep["n_in_training"] = n_seen
+    if n_seen:
+        rep["warning"] = (
+            f"{n_seen} of {len(articles)} evaluated records were in the model's "
+            "training data: in-sample numbers, not a held-out score"
+        )
     return rep
 
 
 # --------------------------------------------------------------------------- text report
 def format_report(rep: dict[str, Any]) -> str:
     """A plain-text table: headline numbers per model, then per-class detail for each."""
-    lines = [f"records: {rep['n_records']}  unindexed (no MeSH/publication types): "
-             f"{rep['n_unindexed']}  folds: {rep.get('folds', 'none (held-out mode)')}"]
+    lines = [
+        f"records: {rep['n_records']}  unindexed (no MeSH/publication types): "
+        f"{rep['n_unindexed']}  folds: {rep.get('folds', 'none (held-out mode)')}"
+    ]
     if rep.get("warning"):
         lines.insert(0, f"WARNING: {rep['warning']}")
-    keys = ["relevance_f1", "conditions_macro_f1", "design_macro_f1", "outcome_macro_f1",
-            "sample_size_exact"]
+    keys = [
+        "relevance_f1",
+        "conditions_macro_f1",
+        "design_macro_f1",
+        "outcome_macro_f1",
+        "sample_size_exact",
+    ]
     lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
     for m, block in rep["models"].items():
         for view in ("pooled", "fold_mean", "unindexed"):
@@ -260,15 +393,19 @@ def format_report(rep: dict[str, Any]) -> str:
     for m, block in rep["models"].items():
         pooled = block["pooled"]
         lines.append(f"\n== {m}: per class (pooled out-of-fold)")
-        for fld in ("relevance", "conditions", "design", "outcome"):
+        for fld in [lab.name for lab in LABELS if lab.has_vocabulary]:
             lines.append(f"{fld}  macro-F1 {pooled[fld]['macro_f1']}")
             for c, v in pooled[fld]["per_class"].items():
-                lines.append(f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "
-                             f"F1 {v['f1']:.2f}  n={v['support']}")
+                lines.append(
+                    f"   {c:<20} P {v['precision']:.2f}  R {v['recall']:.2f}  "
+                    f"F1 {v['f1']:.2f}  n={v['support']}"
+                )
             if "confusion" in pooled[fld]:
                 conf = pooled[fld]["confusion"]
-                lines.append("   confusion (rows gold, cols predicted): "
-                             + " ".join(x[:6] for x in conf["labels"]))
+                lines.append(
+                    "   confusion (rows gold, cols predicted): "
+                    + " ".join(x[:6] for x in conf["labels"])
+                )
                 for lab, row in zip(conf["labels"], conf["matrix"], strict=True):
                     lines.append(f"   {lab:<20}" + "".join(f"{x:>5}" for x in row))
         lines.append(f"facts accuracy: {pooled['facts_accuracy']}")

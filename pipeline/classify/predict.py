@@ -11,10 +11,11 @@ from typing import Any
 
 from pipeline.classify import rules
 from pipeline.classify.registry import KeaModel
+from pipeline.labels import VOCAB
 from pipeline.records import Article
 from pipeline.store import content_hash
-from pipeline.taxonomy import CONDITIONS
 
+CONDITIONS = VOCAB["conditions"]
 # Designs whose abstracts carry no efficacy result by definition.
 NO_RESULT_DESIGNS = ("protocol",)
 RESULT_DESIGNS = ("rct", "systematic_review", "nonrandomized_trial", "observational")
@@ -22,8 +23,12 @@ RESULT_DESIGNS = ("rct", "systematic_review", "nonrandomized_trial", "observatio
 RULE_CONFIDENCE = 0.9
 # Conditions a subgroup belongs to: a subgroup is kept only when its condition is.
 SUBGROUP_CONDITION = {
-    "trd": "depression", "bipolar": "depression", "suicidality": "depression",
-    "perinatal": "depression", "ocd": "anxiety", "anxious_depression": "depression",
+    "trd": "depression",
+    "bipolar": "depression",
+    "suicidality": "depression",
+    "perinatal": "depression",
+    "ocd": "anxiety",
+    "anxious_depression": "depression",
 }
 
 
@@ -32,8 +37,9 @@ def _top(d: dict[str, float]) -> tuple[str, float]:
     return label, d[label]
 
 
-def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel,
-                 model_version: str | None) -> dict[str, Any]:
+def label_record(
+    a: Article, probs: dict[str, dict[str, float]], model: KeaModel, model_version: str | None
+) -> dict[str, Any]:
     """Decide every TAXONOMY field for one record from head probabilities and rules."""
     conf: dict[str, float] = {}
     ev: dict[str, str] = {}
@@ -42,8 +48,11 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
     use_rules = getattr(model, "overrides_", False)
 
     rel, p_rel = _top(probs["relevance"])
-    if use_rules and rel == "in_scope" and (rules.names_no_target(a)
-                                            or rules.only_procedural_anxiety(a)[0]):
+    if (
+        use_rules
+        and rel == "in_scope"
+        and (rules.names_no_target(a) or rules.only_procedural_anxiety(a)[0])
+    ):
         rel, p_rel = "off_topic", max(probs["relevance"].get("off_topic", 0.0), RULE_CONFIDENCE)
     elif use_rules and rel == "off_topic" and rules.condition_model_effect(a)[0]:
         rel, p_rel = "in_scope", max(probs["relevance"].get("in_scope", 0.0), RULE_CONFIDENCE)
@@ -55,8 +64,7 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
         first = [t for c in CONDITIONS if (t := cond_hits[c][2])]
         ev["relevance"] = f"ketamine + {', '.join(first[:3])}" if first else "model"
     else:
-        m = rules._OFFTOPIC_RE.search(f"{a.title or ''} {a.abstract or ''}")
-        ev["relevance"] = m.group(0) if m else "no target condition named"
+        ev["relevance"] = rules.offtopic_cue(a) or "no target condition named"
 
     # conditions: every condition above 0.5, at least the likeliest one when in scope
     conditions: list[str] = []
@@ -122,8 +130,13 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
                 outcome = direction
                 p_out = max(probs["outcome"].get(direction, 0.0), 0.5)
                 ev["outcome"] = str(dev)
-            elif (direction is None and outcome == "not_reported" and cues.topical
-                  and cues.pos > cues.neg + cues.mixed and design in RESULT_DESIGNS):
+            elif (
+                direction is None
+                and outcome == "not_reported"
+                and cues.topical
+                and cues.pos > cues.neg + cues.mixed
+                and design in RESULT_DESIGNS
+            ):
                 # a trial or review whose conclusion states a benefit on the target
                 # condition has reported a result, even when the model doubted it
                 outcome = "beneficial"
@@ -149,14 +162,22 @@ def label_record(a: Article, probs: dict[str, dict[str, float]], model: KeaModel
         row_facts["psychotherapy"] = False
     if not use_rules:
         # baselines extract no facts: their numbers must not borrow the rules'
-        row_facts = {"sample_size": None, "drug": None, "routes": [], "comparator": None,
-                     "psychotherapy": False}
+        row_facts = {
+            "sample_size": None,
+            "drug": None,
+            "routes": [],
+            "comparator": None,
+            "psychotherapy": False,
+        }
         for fld in row_facts:
             conf.pop(fld, None)
             ev.pop(fld, None)
     subs, sev = rules.subgroups(a) if rel == "in_scope" and use_rules else ([], None)
-    subs = [s for s in subs if SUBGROUP_CONDITION.get(s, conditions[0] if conditions else "")
-            in conditions]
+    subs = [
+        s
+        for s in subs
+        if SUBGROUP_CONDITION.get(s, conditions[0] if conditions else "") in conditions
+    ]
     if sev and subs:
         ev["subgroups"] = sev
     conf["subgroups"] = model.fact_accuracy_.get("subgroups", 0.5)
@@ -191,12 +212,12 @@ def _clip(s: str, n: int = 240) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def predict_articles(articles: Sequence[Article], model: KeaModel,
-                     model_version: str | None = None) -> list[dict[str, Any]]:
+def predict_articles(
+    articles: Sequence[Article], model: KeaModel, model_version: str | None = None
+) -> list[dict[str, Any]]:
     """Label rows for these records (pure: no store, no files)."""
     articles = list(articles)
     with rules.batch(articles):
         probs = model.predict_fields(articles)
         version = model_version or getattr(model, "version_", None) or model.name
-        return [label_record(a, p, model, version)
-                for a, p in zip(articles, probs, strict=True)]
+        return [label_record(a, p, model, version) for a, p in zip(articles, probs, strict=True)]

@@ -20,12 +20,15 @@ from sklearn.utils.multiclass import unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from pipeline.classify import rules
-from pipeline.classify.baseline import metadata_fields, plain_tfidf_features
-from pipeline.classify.fastvec import union_transform
+from pipeline.classify.baseline import plain_tfidf_features
+from pipeline.classify.convert import convert
+from pipeline.classify.portable import PortableModel
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
+from pipeline.labels import VOCAB
 from pipeline.records import Article
-from pipeline.taxonomy import CONDITIONS, DESIGNS, OUTCOMES
+
+CONDITIONS = VOCAB["conditions"]
 
 LabelDict = dict[str, Any]
 
@@ -60,8 +63,9 @@ class SafeCalibratedClassifier(ClassifierMixin, BaseEstimator):
         if self.cv >= 2 and k >= 2:
             # ensemble=False: one estimator on all data, calibrated on its cross-fitted
             # predictions; a third of the size and prediction cost of the ensemble.
-            self.fitted_ = CalibratedClassifierCV(clone(base), method=self.method, cv=k,
-                                                  ensemble=False).fit(X, y)
+            self.fitted_ = CalibratedClassifierCV(
+                clone(base), method=self.method, cv=k, ensemble=False
+            ).fit(X, y)
             self.calibrated_ = True
         else:
             self.fitted_ = clone(base).fit(X, y)
@@ -90,18 +94,50 @@ DOC_EXCLUDE = ("res_", "out_equivocal", "out_transient")
 
 def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        ("word", Pipeline([
-            ("text", TextAssembler(("title", "abstract", "meta", "keywords"), title_weight=2)),
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
-                                      max_features=20000, dtype=np.float32)),
-        ])),
+        (
+            "word",
+            Pipeline(
+                [
+                    (
+                        "text",
+                        TextAssembler(("title", "abstract", "meta", "keywords"), title_weight=2),
+                    ),
+                    (
+                        "tfidf",
+                        TfidfVectorizer(
+                            ngram_range=(1, 2),
+                            min_df=2,
+                            sublinear_tf=True,
+                            max_features=20000,
+                            dtype=np.float32,
+                        ),
+                    ),
+                ]
+            ),
+        ),
     ]
     if char:
-        parts.append(("char", Pipeline([
-            ("text", TextAssembler(("title",), title_weight=1)),
-            ("tfidf", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), min_df=2,
-                                      sublinear_tf=True, max_features=20000, dtype=np.float32)),
-        ])))
+        parts.append(
+            (
+                "char",
+                Pipeline(
+                    [
+                        ("text", TextAssembler(("title",), title_weight=1)),
+                        (
+                            "tfidf",
+                            TfidfVectorizer(
+                                analyzer="char_wb",
+                                ngram_range=(3, 4),
+                                min_df=2,
+                                sublinear_tf=True,
+                                max_features=20000,
+                                dtype=np.float32,
+                            ),
+                        ),
+                    ]
+                ),
+            )
+        )
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=0.5, exclude=DOC_EXCLUDE)))
     return FeatureUnion(parts)
@@ -109,11 +145,24 @@ def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
 
 def _finding_features(rules_on: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        ("word", Pipeline([
-            ("text", TextAssembler(("title", "conclusion"), title_weight=1)),
-            ("tfidf", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
-                                      max_features=20000, dtype=np.float32)),
-        ])),
+        (
+            "word",
+            Pipeline(
+                [
+                    ("text", TextAssembler(("title", "conclusion"), title_weight=1)),
+                    (
+                        "tfidf",
+                        TfidfVectorizer(
+                            ngram_range=(1, 2),
+                            min_df=2,
+                            sublinear_tf=True,
+                            max_features=20000,
+                            dtype=np.float32,
+                        ),
+                    ),
+                ]
+            ),
+        ),
     ]
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=1.0)))
@@ -123,14 +172,26 @@ def _finding_features(rules_on: bool) -> FeatureUnion:
 Recipe = dict[str, Any]
 REGISTRY: dict[str, Callable[[], Recipe]] = {
     # Rule cues + word/char TF-IDF into calibrated, class-weighted LR; exact rules override.
-    "hybrid": lambda: {"doc": _doc_features(True, True), "finding": _finding_features(True),
-                       "head": SafeCalibratedClassifier(_lr(4.0), cv=3), "overrides": True},
+    "hybrid": lambda: {
+        "doc": _doc_features(True, True),
+        "finding": _finding_features(True),
+        "head": SafeCalibratedClassifier(_lr(4.0), cv=3),
+        "overrides": True,
+    },
     # The same without character n-grams: smaller and faster.
-    "hybrid-word": lambda: {"doc": _doc_features(True, False), "finding": _finding_features(True),
-                            "head": SafeCalibratedClassifier(_lr(4.0), cv=3), "overrides": True},
+    "hybrid-word": lambda: {
+        "doc": _doc_features(True, False),
+        "finding": _finding_features(True),
+        "head": SafeCalibratedClassifier(_lr(4.0), cv=3),
+        "overrides": True,
+    },
     # Baseline: plain TF-IDF + LogisticRegression on title and abstract, nothing else.
-    "tfidf-lr": lambda: {"doc": plain_tfidf_features(), "finding": None,
-                         "head": LogisticRegression(max_iter=1000), "overrides": False},
+    "tfidf-lr": lambda: {
+        "doc": plain_tfidf_features(),
+        "finding": None,
+        "head": LogisticRegression(max_iter=1000),
+        "overrides": False,
+    },
     # Baseline: publication types and MeSH mapped to labels; learns nothing.
     "metadata": lambda: {"doc": None, "finding": None, "head": None, "overrides": False},
 }
@@ -175,10 +236,9 @@ class KeaModel(BaseEstimator):
         self.finding_ = None
         X = list(X)
         if recipe["doc"] is not None:
-            self.doc_ = _strip(recipe["doc"].fit(X))
+            self.doc_ = recipe["doc"].fit(X)
             D = self.doc_.transform(X)
-            self.finding_ = (_strip(recipe["finding"].fit(X)) if recipe["finding"] is not None
-                             else None)
+            self.finding_ = recipe["finding"].fit(X) if recipe["finding"] is not None else None
             F = self.finding_.transform(X) if self.finding_ is not None else D
             head = recipe["head"]
             rel = np.array([lab["relevance"] for lab in y])
@@ -193,74 +253,47 @@ class KeaModel(BaseEstimator):
             out = np.array([y[i]["outcome"] for i in ins])
             self.heads_["outcome"] = clone(head).fit(F[ins], out)
         self.fact_accuracy_ = _fact_accuracy(X, y)
+        # predictions always go through the portable form, so a saved and reloaded model
+        # and the model cross-validation scored are one and the same computation
+        self.portable_ = PortableModel(*convert(self))
         return self
 
     # -- predicting ---------------------------------------------------------
     def predict_fields(self, X: Sequence[Article]) -> list[dict[str, dict[str, float]]]:
         """Per record: {'relevance': {label: p}, 'design': {...}, 'outcome': {...},
-        'conditions': {cond: p}}."""
-        check_is_fitted(self, "fact_accuracy_")
-        X = list(X)
-        if not X:
-            return []
-        if self.doc_ is None:
-            return [metadata_fields(a) for a in X]
-        # fastvec: the same matrices as .transform(X), with faster TF-IDF counting
-        D = union_transform(self.doc_, X)
-        F = union_transform(self.finding_, X) if self.finding_ is not None else D
-        out: list[dict[str, dict[str, float]]] = [
-            {"relevance": {}, "conditions": {}, "design": {}, "outcome": {}} for _ in X
-        ]
-        for key, head in self.heads_.items():
-            mat = F if key == "outcome" else D
-            # tolist(): the same Python floats as float(proba[i, j]), without per-cell indexing
-            proba = np.asarray(head.predict_proba(mat), dtype=np.float64).tolist()
-            classes = list(head.classes_)
-            if key.startswith("conditions:"):
-                cond = key.split(":", 1)[1]
-                col = classes.index(True)
-                for i in range(len(X)):
-                    out[i]["conditions"][cond] = proba[i][col]
-            else:
-                names = [str(c) for c in classes]
-                for i in range(len(X)):
-                    out[i][key] = dict(zip(names, proba[i], strict=True))
-        for rec in out:
-            for cond in CONDITIONS:
-                rec["conditions"].setdefault(cond, 0.0)
-            for fld, vocab in (("design", DESIGNS), ("outcome", OUTCOMES)):
-                for v in vocab:
-                    rec[fld].setdefault(v, 0.0)
-        return out
-
-
-def _strip(est: Any) -> Any:
-    """Drop TfidfVectorizer.stop_words_ (every pruned term): only needed for introspection,
-    and most of the saved file's size."""
-    if hasattr(est, "stop_words_"):
-        del est.stop_words_
-    for _, sub in getattr(est, "steps", []) + getattr(est, "transformer_list", []):
-        _strip(sub)
-    return est
+        'conditions': {cond: p}} (see `portable.PortableModel.predict_fields`)."""
+        check_is_fitted(self, "portable_")
+        return self.portable_.predict_fields(X)
 
 
 def _fact_accuracy(X: Sequence[Article], y: Sequence[LabelDict]) -> dict[str, float]:
     """How often each exact rule agrees with gold on the training records (its confidence)."""
-    hits: dict[str, list[bool]] = {k: [] for k in ("sample_size", "drug", "routes",
-                                                    "comparator", "psychotherapy", "subgroups",
-                                                    "outcome_title")}
+    hits: dict[str, list[bool]] = {
+        k: []
+        for k in (
+            "sample_size",
+            "drug",
+            "routes",
+            "comparator",
+            "psychotherapy",
+            "subgroups",
+            "outcome_title",
+        )
+    }
     for a, lab in zip(X, y, strict=True):
         if a.abstract_sections and lab.get("sample_size") is not None:
             hits["sample_size"].append(rules.sample_size(a)[0] == lab["sample_size"])
         hits["drug"].append(rules.drug(a)[0] == lab.get("drug"))
         hits["routes"].append(sorted(rules.routes(a)[0]) == sorted(lab.get("routes") or []))
         hits["comparator"].append(
-            rules.comparator(a, lab.get("design"))[0] == lab.get("comparator"))
+            rules.comparator(a, lab.get("design"))[0] == lab.get("comparator")
+        )
         hits["psychotherapy"].append(rules.psychotherapy(a)[0] == bool(lab.get("psychotherapy")))
         if lab.get("relevance") == "in_scope" and not a.abstract_sections:
             claim = rules.title_claim(a)[0] or "not_reported"
             hits["outcome_title"].append(claim == lab.get("outcome"))
         if lab.get("relevance") == "in_scope":
             hits["subgroups"].append(
-                sorted(rules.subgroups(a)[0]) == sorted(lab.get("subgroups") or []))
+                sorted(rules.subgroups(a)[0]) == sorted(lab.get("subgroups") or [])
+            )
     return {k: round(float(np.mean(v)), 3) if v else 0.5 for k, v in hits.items()}

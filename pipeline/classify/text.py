@@ -34,8 +34,9 @@ def sections_from_text(abstract: str | None) -> list[AbstractSection]:
         m = _SECTION_RE.match(para)
         if m and len(m.group(1).split()) <= 5:
             label = m.group(1).strip()
-            out.append(AbstractSection(text=m.group(2).strip(), label=label,
-                                       category=label.upper()))
+            out.append(
+                AbstractSection(text=m.group(2).strip(), label=label, category=label.upper())
+            )
         else:
             out.append(AbstractSection(text=para))
     return out
@@ -92,11 +93,6 @@ def conclusion_sentences(article: Article, n_tail: int = 2) -> list[str]:
     return [s for _, s in sents[-n_tail:]]
 
 
-def result_sentences(article: Article) -> list[str]:
-    """Sentences of labelled results sections (empty for unstructured abstracts)."""
-    return [s for lab, s in abstract_sentences(article) if any(k in lab for k in RESULT_LABELS)]
-
-
 def _token(prefix: str, value: str) -> str:
     return prefix + re.sub(r"[^a-z0-9]+", "_", value.lower()).strip("_")
 
@@ -130,8 +126,11 @@ class TextAssembler(BaseEstimator, TransformerMixin):
     already-assembled text.
     """
 
-    def __init__(self, parts: Sequence[str] = ("title", "abstract", "meta", "keywords"),
-                 title_weight: int = 2):
+    def __init__(
+        self,
+        parts: Sequence[str] = ("title", "abstract", "meta", "keywords"),
+        title_weight: int = 2,
+    ):
         self.parts = parts
         self.title_weight = title_weight
 

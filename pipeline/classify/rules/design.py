@@ -1,0 +1,294 @@
+"""Study design cues: publication types, title and abstract statements, animal markers."""
+
+from __future__ import annotations
+
+import re
+
+from pipeline.classify.rules.matching import Hit, ci, memo, texts
+from pipeline.records import Article
+
+# --------------------------------------------------------------------------- design cues
+_ANIMAL_RE = ci(
+    r"\b(?:rats?|mice|mouse|murine|rodents?|zebrafish|monkeys?|marmosets?|primates?|"
+    r"C57BL\S*|BALB/c|Sprague|Wistar|in vitro|cultured (?:neurons|cells)|cell cultures?|"
+    r"animal models?|forced swim(?:ming)? test|tail suspension|chronic (?:mild|unpredictable|"
+    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b"
+)
+
+
+_HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b", re.I)
+
+
+@memo
+def is_animal_study(article: Article) -> Hit:
+    """Animal or in-vitro markers in the title, or repeatedly in the abstract."""
+    t = _ANIMAL_RE.search(texts(article)[0])
+    if t:
+        return True, t.group(0)
+    abstract = texts(article)[1]
+    hits = _ANIMAL_RE.findall(abstract)
+    if len(hits) < 2:  # the human count only matters against two or more animal hits
+        return False, None
+    human = _HUMAN_RE.findall(abstract)
+    if len(hits) > len(human):
+        return True, hits[0]
+    return False, None
+
+
+_PT = {
+    "systematic_review": ("systematic review", "meta-analysis", "network meta-analysis"),
+    "rct": (
+        "randomized controlled trial",
+        "controlled clinical trial",
+        "pragmatic clinical trial",
+        "equivalence trial",
+        "clinical trial, phase iii",
+        "clinical trial, phase ii",
+    ),
+    "case_report": ("case reports", "case report"),
+    "review": (
+        "review",
+        "editorial",
+        "letter",
+        "comment",
+        "perspective",
+        "guideline",
+        "practice guideline",
+        "consensus development conference",
+        "mini review",
+        "review article",
+        "news",
+        "short survey",
+    ),
+    "protocol": ("clinical trial protocol", "protocol"),
+    "observational": ("observational study", "multicenter study"),
+}
+
+
+@memo
+def design_from_metadata(article: Article) -> Hit:
+    """The publication-type mapping PubMed indexing gives (the metadata baseline)."""
+    pts = [p.lower() for p in article.publication_types]
+    for design in (
+        "protocol",
+        "systematic_review",
+        "case_report",
+        "rct",
+        "review",
+        "observational",
+    ):
+        for p in pts:
+            if p in _PT[design]:
+                return design, p
+    mesh = [m.lower() for m in article.mesh_terms]
+    if any(m in ("animals", "rats", "mice", "disease models, animal") for m in mesh):
+        return "preclinical", "MeSH animals"
+    if "clinical trial" in pts or any("clinical trial" in p for p in pts):
+        return "nonrandomized_trial", "clinical trial"
+    return None, None
+
+
+_DESIGN_TITLE: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "protocol",
+        ci(
+            r"\b(?:study|trial) protocol\b|\bprotocol (?:for|of) an?\b|"
+            r"\bprotocol\s*$|:\s*(?:a\s+)?(?:study\s+)?protocol\b|\bdesign and "
+            r"rationale\b|\brationale and design\b"
+        ),
+    ),
+    (
+        "systematic_review",
+        ci(
+            r"\b(?:systematic(?:al)? review|meta[\s\-]?analy\w*|"
+            r"umbrella review|pooled analysis|scoping review)\b"
+        ),
+    ),
+    (
+        "case_report",
+        ci(
+            r"\b(?:case reports?|case series|case study|a case\b|"
+            r"cases?\b(?! ?-? ?control)|vignettes?)"
+        ),
+    ),
+    (
+        "review",
+        ci(
+            r"\b(?<!chart )(?:review|overview|perspective|commentary|editorial|update on|"
+            r"an update|consensus|guidelines?|expert opinion|narrative|"
+            r"lessons|a primer|viewpoint|letter|reply)\b"
+        ),
+    ),
+    (
+        "rct",
+        ci(
+            r"\b(?:randomi[sz]ed|randomly|placebo[\s\-]controlled|double[\s\-]blind\w*|"
+            r"crossover|cross-over|controlled (?:clinical )?trial)\b"
+        ),
+    ),
+    (
+        "nonrandomized_trial",
+        ci(
+            r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?"
+            r"randomi[sz]ed|pilot (?:study|trial)|open trial|"
+            r"uncontrolled|proof[\s\-]of[\s\-]concept)\b"
+        ),
+    ),
+    (
+        "observational",
+        ci(
+            r"\b(?:retrospective|cohort|chart review|cross[\s\-]sectional|"
+            r"case[\s\-]control|registry|survey|real[\s\-]world|"
+            r"naturalistic|qualitative|interviews?|claims|database|"
+            r"longitudinal study|prospective (?:observational )?study|"
+            r"cost[\s\-]\w+ analysis|bibliometric)\b"
+        ),
+    ),
+]
+_OPEN_LABEL_TITLE = ci(
+    r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?randomi[sz]ed|"
+    r"open trial|uncontrolled)\b"
+)
+# the abstract describing itself as non-randomised ('this open-label study', 'this was an
+# uncontrolled trial'); the match runs to the end of its sentence so that 'this open-label
+# extension of a randomised trial' is recognised and left to the model
+_OPEN_LABEL_SELF = ci(
+    r"\b(?:this|our|the present|the current)\s+(?:was an?\s+|is an?\s+)?"
+    r"(?:[\w\-]+\s+){0,3}?(?:open[\s\-]label|single[\s\-]arm|"
+    r"non[\s\-]?randomi[sz]ed|uncontrolled)\b[^.]*",
+    ("open", "arm", "random", "uncontrolled"),
+)
+_RANDOM_NEAR = re.compile(r"(?<!non-)(?<!non)\brandomi[sz]", re.I)
+_FUTURE = ci(
+    r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|allocated|assigned|"
+    r"measured|included|conducted)|we will|will receive|are being recruited)\b",
+    ("will", "are being recruited"),
+)
+_DESIGN_ABSTRACT: list[tuple[str, re.Pattern[str]]] = [
+    (
+        "protocol",
+        ci(
+            r"\b(?:will be (?:randomi[sz]ed|enrolled|recruited|assessed|"
+            r"allocated)|we will (?:enrol|recruit|randomi|conduct|assess)|"
+            r"this protocol|study protocol)\b",
+            ("will", "protocol"),
+        ),
+    ),
+    (
+        "systematic_review",
+        ci(
+            r"\b(?:systematic(?:ally)? (?:review|search)\w*|"
+            r"meta[\s\-]?analy\w*|PRISMA|databases? (?:were|was) "
+            r"searched|searched (?:PubMed|MEDLINE|Embase))",
+            ("systematic", "meta", "prisma", "searched"),
+        ),
+    ),
+    (
+        "case_report",
+        ci(
+            r"\b(?:case report|case series|we (?:present|report|describe) "
+            r"(?:a|the|two|three|four|five|\d+) (?:case|patient)|"
+            r"\d{1,2}[\s\-]year[\s\-]old (?:wo)?man|this case|"
+            r"in an? (?:[\w\-]+ ){0,4}(?:patient|man|woman|boy|girl|child)\b)",
+            ("case", "patient", "year", "man", "boy", "girl", "child"),
+        ),
+    ),
+    (
+        "review",
+        ci(
+            r"\b(?:this (?:narrative )?review|we review|in this review|"
+            r"this article (?:reviews|discusses|summari[sz]es)|we discuss|"
+            r"literature review|review (?:of )?the (?:literature|evidence))\b",
+            ("review", "discuss", "summari"),
+        ),
+    ),
+    (
+        "rct",
+        ci(
+            r"\b(?:randomi[sz]ed|randomly (?:assigned|allocated|divided)|"
+            r"placebo[\s\-]controlled|double[\s\-]blind\w*|crossover)\b",
+            ("random", "controlled", "blind", "crossover"),
+        ),
+    ),
+    (
+        "nonrandomized_trial",
+        ci(
+            r"\b(?:open[\s\-]label|single[\s\-]arm|"
+            r"non[\s\-]?randomi[sz]ed|open trial|uncontrolled)\b",
+            ("open", "arm", "random", "uncontrolled"),
+        ),
+    ),
+    (
+        "observational",
+        ci(
+            r"\b(?:retrospective(?:ly)?|cohort|chart review|"
+            r"cross[\s\-]sectional|case[\s\-]control|registry|survey|"
+            r"real[\s\-]world|naturalistic|questionnaires?|interviews?)\b",
+            (
+                "retrospective",
+                "cohort",
+                "chart",
+                "sectional",
+                "control",
+                "registry",
+                "survey",
+                "world",
+                "naturalistic",
+                "questionnaire",
+                "interview",
+            ),
+        ),
+    ),
+]
+DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + [
+    f"abs_{d}" for d, _ in _DESIGN_ABSTRACT
+]
+
+
+@memo
+def design_cues(article: Article) -> dict[str, str]:
+    """Every design cue that fires, cue name -> matched text."""
+    out: dict[str, str] = {}
+    title, abstract, _ = texts(article)
+    for d, pat in _DESIGN_TITLE:
+        m = pat.search(title)
+        if m:
+            out[f"title_{d}"] = m.group(0)
+    for d, pat in _DESIGN_ABSTRACT:
+        m = pat.search(abstract)
+        if m:
+            out[f"abs_{d}"] = m.group(0)
+    return out
+
+
+@memo
+def design_rule(article: Article) -> Hit:
+    """A design the record states outright (title, publication type, animal markers).
+
+    Returns (None, None) when nothing is explicit; the model decides then.
+    """
+    cues = design_cues(article)
+    pt, pt_ev = design_from_metadata(article)
+    if "title_protocol" in cues or pt == "protocol":
+        return "protocol", cues.get("title_protocol") or pt_ev
+    if "title_systematic_review" in cues or pt == "systematic_review":
+        return "systematic_review", cues.get("title_systematic_review") or pt_ev
+    if "title_case_report" in cues or pt == "case_report":
+        return "case_report", cues.get("title_case_report") or pt_ev
+    if "title_review" in cues and "title_rct" not in cues:
+        return "review", cues["title_review"]
+    m = _OPEN_LABEL_TITLE.search(texts(article)[0]) or _OPEN_LABEL_SELF.search(texts(article)[1])
+    if m and not _RANDOM_NEAR.search(m.group(0)):
+        return "nonrandomized_trial", m.group(0)
+    if len(_FUTURE.findall(texts(article)[1])) >= 2:
+        return "protocol", "future tense: " + _FUTURE.findall(texts(article)[1])[0]
+    if pt == "review":
+        return "review", pt_ev
+    animal, animal_ev = is_animal_study(article)
+    if animal and "abs_review" not in cues:
+        return "preclinical", animal_ev
+    if "title_rct" in cues and not re.search(r"non[\s\-]?randomi", texts(article)[0], re.I):
+        return "rct", cues["title_rct"]
+    if pt == "rct":
+        return "rct", pt_ev
+    return None, None

@@ -1,0 +1,220 @@
+"""The matching engine of the rules: case-insensitive patterns with literal anchors,
+and the per-record memo that makes each rule run once per record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache, wraps
+from typing import Any, TypeVar
+
+from pipeline.records import Article
+
+Hit = tuple[object, str | None]  # (value, evidence)
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Rules are asked the same question several times per record (features for two
+# heads, overrides, evidence); a small LRU keyed on the text they read makes each
+# rule run once per record.
+_CACHE: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_CACHE_MAX = 60_000
+
+
+# Per-batch precomputed (record, cache key, texts), looked up by the record's identity.
+# Each entry holds the record itself and a lookup checks `entry[0] is article`, so an id
+# reused by another object (after the batch) can never return this record's data.
+_BATCH: dict[int, tuple[Article, tuple[Any, ...], tuple[str, str, str]]] = {}
+
+
+def _key_of(article: Article) -> tuple[Any, ...]:
+    return (
+        article.title,
+        article.abstract,
+        tuple(article.publication_types),
+        tuple(article.mesh_terms),
+    )
+
+
+def text_key(article: Article) -> tuple[Any, ...]:
+    """What the rules read of a record (its cache key)."""
+    entry = _BATCH.get(id(article))
+    if entry is not None and entry[0] is article:
+        return entry[1]
+    return _key_of(article)
+
+
+@contextmanager
+def batch(articles: Iterable[Article]) -> Iterator[None]:
+    """Compute each record's cache key and texts once for a batch; nested batches keep the
+    outer entries."""
+    articles = list(articles)
+    added: list[int] = []
+    for a in articles:
+        entry = _BATCH.get(id(a))
+        if entry is None or entry[0] is not a:
+            _BATCH[id(a)] = (a, _key_of(a), _make_texts(a))
+            added.append(id(a))
+    try:
+        yield
+    finally:
+        for i in added:
+            _BATCH.pop(i, None)
+
+
+def clear_caches() -> None:
+    """Forget every memoised rule result (benchmarks measure cold caches)."""
+    _CACHE.clear()
+
+
+def _make_texts(article: Article) -> tuple[str, str, str]:
+    title = article.title or ""
+    abstract = article.abstract or ""
+    return title, abstract, f"{title}\n{abstract}"
+
+
+def texts(article: Article) -> tuple[str, str, str]:
+    """(title, abstract, title + newline + abstract), '' for missing parts: built once per
+    record inside a batch, so every rule reads the same string objects (and `_lower`
+    lowercases each once) instead of rebuilding `Article.abstract` per rule."""
+    entry = _BATCH.get(id(article))
+    return entry[2] if entry is not None and entry[0] is article else _make_texts(article)
+
+
+_MISSING = object()
+
+
+def memo(fn: F) -> F:
+    name = fn.__name__
+
+    @wraps(fn)
+    def wrapper(article: Article, *args: Any) -> Any:
+        key = (name, text_key(article), args)
+        value = _CACHE.get(key, _MISSING)
+        if value is not _MISSING:
+            _CACHE.move_to_end(key)
+            return value
+        value = fn(article, *args)
+        _CACHE[key] = value
+        if len(_CACHE) > _CACHE_MAX:
+            _CACHE.popitem(last=False)
+        return value
+
+    return wrapper  # type: ignore[return-value]
+
+
+class CIPattern:
+    """A case-insensitive pattern matched on lowercased text, several times faster in `re`
+    than re.IGNORECASE (which disables literal-prefix scanning); matches report the
+    original text's characters."""
+
+    __slots__ = ("pattern", "anchors", "_low", "_slow")
+
+    def __init__(self, pattern: str, anchors: tuple[str, ...] = ()):
+        self.pattern = pattern
+        # lowercase substrings of which every match contains one: a cheap `in` test
+        # skips the regex on most texts (tests check anchored == unanchored on the corpus)
+        self.anchors = anchors
+        self._low = re.compile(re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), pattern))
+        self._slow = re.compile(pattern, re.I)
+
+    def _pair(self, text: str) -> tuple[re.Pattern[str], str, str]:
+        low = lower(text)
+        if len(low) != len(text):  # a few Unicode letters change length when lowercased
+            return self._slow, text, text
+        return self._low, low, text
+
+    def _absent(self, low: str) -> bool:
+        """True when no anchor occurs in the text (a plain loop: no generator per call)."""
+        for a in self.anchors:
+            if a in low:
+                return False
+        return bool(self.anchors)
+
+    def search(self, text: str, pos: int = 0) -> _Match | None:
+        # _pair and _absent inlined: this runs ~60 times per record
+        low = lower(text)
+        # a few Unicode letters change length when lowercased: then the re.I pattern
+        # reads the original text (and so do the anchors, as `_pair`/`_absent` do)
+        slow = len(low) != len(text)
+        if slow:
+            low = text
+        if self.anchors:
+            for a in self.anchors:
+                if a in low:
+                    break
+            else:
+                return None
+        m = (self._slow if slow else self._low).search(low, pos)
+        return _Match(m, text) if m else None
+
+    def match(self, text: str, pos: int = 0) -> _Match | None:
+        pat, low, orig = self._pair(text)
+        if self._absent(low):
+            return None
+        m = pat.match(low, pos)
+        return _Match(m, orig) if m else None
+
+    def finditer(self, text: str) -> Iterable[_Match]:
+        pat, low, orig = self._pair(text)
+        return (_Match(m, orig) for m in pat.finditer(low))
+
+    def findall(self, text: str) -> list[str]:
+        """Whole matches, lowercased (only used where no capturing groups are)."""
+        pat, low, _ = self._pair(text)
+        if self._absent(low):
+            return []
+        return pat.findall(low)
+
+
+class _Match:
+    __slots__ = ("_m", "_text")
+
+    def __init__(self, m: re.Match[str], text: str):
+        self._m = m
+        self._text = text
+
+    def group(self, n: int = 0) -> str:
+        a, b = self._m.span(n)
+        return self._text[a:b]
+
+    def start(self, n: int = 0) -> int:
+        return self._m.start(n)
+
+    def end(self, n: int = 0) -> int:
+        return self._m.end(n)
+
+
+def ci(pattern: str, anchors: tuple[str, ...] = ()) -> CIPattern:
+    return CIPattern(pattern, anchors)
+
+
+class Guarded:
+    """A case-sensitive pattern behind a cheap `in` test: every match contains one of the
+    `anchors` (exact substrings), so a text with none of them cannot match."""
+
+    __slots__ = ("pattern", "anchors", "_re")
+
+    def __init__(self, pattern: str, anchors: tuple[str, ...]):
+        self.pattern = pattern
+        self.anchors = anchors
+        self._re = re.compile(pattern)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for a in self.anchors:
+            if a in text:
+                return self._re.search(text)
+        return None
+
+    def finditer(self, text: str) -> Iterable[re.Match[str]]:
+        for a in self.anchors:
+            if a in text:
+                return self._re.finditer(text)
+        return ()
+
+
+@lru_cache(maxsize=256)
+def lower(text: str) -> str:
+    return text.lower()
