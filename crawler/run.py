@@ -25,8 +25,8 @@ from crawler.eutils import (
     parse_user_date,
     redact,
 )
-from crawler.strategy import DEFAULT_QUERY
 from crawler.spiders.pubmed import SearchSpec, window_from_user
+from crawler.strategy import DEFAULT_QUERY
 from pipeline.errors import CrawlError
 from pipeline.store import Store
 

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train the classifier on gold-labelled JSONL files",
-        epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out model.skops",
+        epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out my-model.json",
     )
     p.add_argument(
         "--gold",

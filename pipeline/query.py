@@ -597,10 +597,8 @@ def model_card() -> dict[str, Any] | None:
 
     The card is the classifier's to write; the dashboard reads it only through here.
     """
-    try:
-        from pipeline.classify.card import model_card as _card
-    except ImportError:  # the card module lands with the classifier work (issue 7)
-        return None
+    from pipeline.classify.card import model_card as _card  # lazy: keeps numpy off the import
+
     return _card()
 
 
