@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from scrapy import exceptions as scrapy_exc
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -30,6 +31,17 @@ from crawler.eutils import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _NoGiveUpLine(logging.Filter):
+    """Scrapy logs "Gave up retrying" at ERROR; our FatalEutilsError line says it once, better."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Gave up retrying")
+
+
+retry_log = logging.getLogger(__name__ + ".retry")
+retry_log.addFilter(_NoGiveUpLine())
 
 ROOTS = {"esearch": b"eSearchResult", "efetch": b"PubmedArticleSet", "einfo": b"eInfoResult"}
 NETWORK_ERRORS = (
@@ -73,7 +85,7 @@ class EutilsMiddleware:
 
     def __init__(self, crawler: Any):
         self.crawler = crawler
-        self.backoff = crawler.settings.getfloat("KEA_BACKOFF_BASE", 1.0)
+        self.backoff = crawler.settings.getfloat("KEA_RETRY_BACKOFF_BASE", 1.0)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> EutilsMiddleware:
@@ -98,22 +110,30 @@ class EutilsMiddleware:
 
     async def _retry(self, request: Request, kind: str, reason: str, limit: int,
                      wait: float | None = None) -> Request:
-        tries = request.meta.get(f"kea_{kind}", 0) + 1
+        """A copy of request for Scrapy to send again after a pause, or the one fatal line.
+
+        Each kind of fault counts its own tries (a request may meet a 429 and a 500): the
+        kind's count is handed to get_retry_request as its retry_times.
+        """
+        done = request.meta.get(f"kea_{kind}", 0)
+        request.meta["retry_times"] = done
+        retry = get_retry_request(request, spider=self.crawler.spider, reason=kind,
+                                  max_retry_times=limit, priority_adjust=100,
+                                  logger=retry_log, stats_base_key="kea/retries")
         endpoint = request.meta.get("endpoint", "request")
-        if tries > limit:
+        if retry is None:
             if kind == "unreachable":
                 raise FatalEutilsError(
                     f"E-utilities server unreachable at {self.crawler.settings.get('KEA_EUTILS_URL')}"
                     f" ({reason})"
                 )
             raise FatalEutilsError(f"{endpoint} failed {limit + 1} times in a row: {reason}")
+        tries = retry.meta["retry_times"]
+        retry.meta[f"kea_{kind}"] = tries
         delay = wait if wait is not None else self.backoff * (2 ** (tries - 1))
-        self._stat(f"retries/{kind}")
         log.info("%s: %s; retry %d/%d in %.1fs", endpoint, reason, tries, limit, delay)
         await _sleep(delay)
-        meta = dict(request.meta)
-        meta[f"kea_{kind}"] = tries
-        return request.replace(meta=meta, dont_filter=True, priority=request.priority + 100)
+        return retry
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         body = response.body

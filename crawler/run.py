@@ -22,11 +22,13 @@ from crawler.eutils import (
     check_query,
     common_params,
     endpoint,
+    parse_ncbi_date,
     parse_user_date,
     redact,
+    window_from_user,
 )
+from crawler.spiders.pubmed import SearchSpec
 from crawler.strategy import DEFAULT_QUERY
-from crawler.spiders.pubmed import SearchSpec, window_from_user
 from pipeline.errors import CrawlError
 from pipeline.store import Store
 
@@ -47,8 +49,7 @@ class CrawlConfig:
     email: str | None = None
     progress: bool = True
     is_demo: bool = False
-    timeout: float = 60.0
-    delay: float | None = None  # None: NCBI's pace for the key situation
+    backoff_base: float = 1.0  # seconds before the first retry; doubles on each further one
 
     def __repr__(self) -> str:  # never print the key
         return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.eutils_url!r})"
@@ -119,7 +120,7 @@ class RunPlan:
         datetype = "edat" if (lo or hi) else None
         specs = [SearchSpec("all", datetype, lo, hi)]
         if self.mode == "incremental" and self.since:
-            specs.append(SearchSpec("revised", "mdat", date.fromisoformat(self.since),
+            specs.append(SearchSpec("revised", "mdat", parse_ncbi_date(self.since),
                                     date.today()))
         return specs
 
@@ -127,11 +128,11 @@ class RunPlan:
         """Decide once per run which PMIDs to fetch; a resumed run keeps its decision."""
         if self.targets_ready:
             return
-        all_ids = _dedupe(by_role.get("all", []))
+        all_ids = list(dict.fromkeys(by_role.get("all", [])))
         if self.mode == "incremental":
             stored = self.store.stored_pmids()
             ids = [p for p in all_ids if int(p) not in stored]
-            ids = _dedupe(ids + by_role.get("revised", []))
+            ids = list(dict.fromkeys(ids + by_role.get("revised", [])))
         else:
             ids = all_ids
         if self.config.max_records is not None:
@@ -159,20 +160,10 @@ def watermark(last_started: float, max_revised: str | None) -> str:
     day = datetime.fromtimestamp(last_started).date()
     if max_revised:
         try:
-            day = min(day, date.fromisoformat(max_revised[:10]))
-        except ValueError:
+            day = min(day, parse_ncbi_date(max_revised[:10]))
+        except CrawlError:
             pass
     return day.isoformat()
-
-
-def _dedupe(ids: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for p in ids:
-        if p not in seen:
-            seen.add(p)
-            out.append(p)
-    return out
 
 
 @dataclass
@@ -233,45 +224,27 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
         return str(reason) or type(err).__name__
 
 
-def run_crawl(config: CrawlConfig, *, offline_fallback: bool = False) -> CrawlSummary:
-    """Crawl into the store; with offline_fallback, use the demo stand-in when NCBI is away."""
+def run_crawl(config: CrawlConfig) -> CrawlSummary:
+    """Crawl config.eutils_url into the store; the caller decides which server that is."""
     store = Store(config.db)  # fails early, with the path, if it is not writable
-    server = None
     try:
-        if offline_fallback and not config.is_demo:
-            why = probe(config.eutils_url, email=config.email)
-            if why is not None:
-                real = store.conn.execute(
-                    "SELECT COUNT(*) FROM articles WHERE is_demo=0").fetchone()[0]
-                if real:
-                    print(f"E-utilities unreachable at {config.eutils_url} ({why}); keeping the "
-                          f"{real} records already stored", file=sys.stderr)
-                    return _summary_of_last(store, config)
-                from crawler.standin.demo import demo_records
-                from crawler.standin.server import StandinServer
-
-                server = StandinServer(demo_records())
-                server.start()
-                print(f"NCBI E-utilities unreachable at {config.eutils_url} ({why}); continuing "
-                      f"offline with the built-in stand-in and its DEMO records", file=sys.stderr)
-                config = replace(config, eutils_url=server.url, is_demo=True, api_key=None)
         if config.email is None and not config.is_demo:
             print("warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
                   file=sys.stderr)
         return _crawl(config, store)
     finally:
-        if server is not None:
-            server.stop()
         store.close()
 
 
-def _summary_of_last(store: Store, config: CrawlConfig) -> CrawlSummary:
-    runs = store.runs(limit=1)
-    r = runs[0] if runs else None
-    return CrawlSummary(
-        run_id=int(r["id"]) if r else 0, mode=r["mode"] if r else "-", status="skipped",
-        total=0, fetched=0, new=0, updated=0, deleted=0, missing=0, requests=0, seconds=0.0,
-        stored=store.count(), resumed=False, is_demo=False, warnings=[])
+def kept_summary(db: str) -> CrawlSummary:
+    """The outcome of a crawl that was skipped: nothing fetched, the store as it is."""
+    with Store(db) as store:
+        runs = store.runs(limit=1)
+        r = runs[0] if runs else None
+        return CrawlSummary(
+            run_id=int(r["id"]) if r else 0, mode=r["mode"] if r else "-", status="skipped",
+            total=0, fetched=0, new=0, updated=0, deleted=0, missing=0, requests=0,
+            seconds=0.0, stored=store.count(), resumed=False, is_demo=False, warnings=[])
 
 
 def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
@@ -283,11 +256,9 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     plan = RunPlan(config, store)
     if config.is_demo:
         store.set_meta("demo", "1")
-    settings = scrapy_settings(api_key=bool(config.api_key), timeout=config.timeout,
-                               delay=config.delay)
+    settings = scrapy_settings(api_key=bool(config.api_key), backoff_base=config.backoff_base)
     settings["KEA_API_KEY"] = config.api_key
     settings["KEA_EUTILS_URL"] = config.eutils_url
-    settings["KEA_BACKOFF_BASE"] = float(os.environ.get("KEA_BACKOFF_BASE", "1.0"))
     process = CrawlerProcess(settings)
     if config.api_key:
         for h in logging.getLogger().handlers:

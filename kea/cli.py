@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.run import CrawlConfig, run_crawl
+    from kea.offline import crawl_or_demo
 
     cfg = CrawlConfig.from_env(
         query=args.query,
@@ -208,7 +209,7 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         maxdate=args.maxdate,
         progress=not args.quiet,
     )
-    summary = run_crawl(cfg, offline_fallback=args.offline_fallback)
+    summary = crawl_or_demo(cfg) if args.offline_fallback else run_crawl(cfg)
     print(summary.one_line())
     return 0
 

@@ -11,7 +11,6 @@ from crawler.eutils import (
     EutilsAnswerError,
     check_query,
     common_params,
-    date_from_ncbi,
     efetch_history_params,
     efetch_ids_params,
     error_text,
@@ -19,6 +18,7 @@ from crawler.eutils import (
     is_rate_limited,
     looks_complete,
     parse_esearch,
+    parse_ncbi_date,
     parse_user_date,
     plan_history_pages,
     redact,
@@ -57,7 +57,6 @@ def test_parse_esearch_no_match_keeps_error_list(samples_dir: Path) -> None:
     res = parse_esearch(entrez(samples_dir, "esearch8.xml"))
     assert res.count == 0 and res.ids == []
     assert res.errors.get("PhraseNotFound")
-    assert res.warnings.get("OutputMessage")
 
 
 def test_parse_esearch_partial_miss_with_count(samples_dir: Path) -> None:
@@ -153,8 +152,8 @@ def test_date_windows_split_without_gap_or_overlap() -> None:
     (a, b), (c, d) = split_window(lo, hi)
     assert a == lo and d == hi and (c - b).days == 1
     assert split_window(lo, lo) is None
-    assert date_from_ncbi("2020/02", end=True) == date(2020, 2, 29)
-    assert date_from_ncbi("2020") == date(2020, 1, 1)
+    assert parse_ncbi_date("2020/02", end=True) == date(2020, 2, 29)
+    assert parse_ncbi_date("2020") == date(2020, 1, 1)
 
 
 @pytest.mark.parametrize(

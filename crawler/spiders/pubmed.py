@@ -26,7 +26,6 @@ from crawler.eutils import (
     EutilsAnswerError,
     chunks,
     common_params,
-    date_from_ncbi,
     efetch_history_params,
     efetch_ids_params,
     endpoint,
@@ -324,9 +323,3 @@ def _weighted_split(lo: date, hi: date) -> tuple[tuple[date, date], tuple[date, 
         mid = lo + timedelta(days=int(span * 0.8))
         return (lo, mid), (mid + timedelta(days=1), hi)
     return split_window(lo, hi)
-
-
-def window_from_user(mindate: str | None, maxdate: str | None) -> tuple[date | None, date | None]:
-    lo = date_from_ncbi(mindate) if mindate else None
-    hi = date_from_ncbi(maxdate, end=True) if maxdate else None
-    return lo, hi
