@@ -33,6 +33,10 @@ def scrapy_settings(*, api_key: bool, backoff_base: float = 1.0,
         "KEA_RETRY_BACKOFF_BASE": backoff_base,  # 1, 2, 4, 8, 16 s with the default
         "DOWNLOAD_TIMEOUT": DOWNLOAD_TIMEOUT,
         "DOWNLOAD_FAIL_ON_DATALOSS": True,  # a cut transfer is an error, never a short batch
+        "DOWNLOAD_HANDLERS": {  # no unpaced resend after a dropped connection (handlers.py)
+            "http": "crawler.handlers.PoliteHTTP11DownloadHandler",
+            "https": "crawler.handlers.PoliteHTTP11DownloadHandler",
+        },
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.EutilsMiddleware": 560,
         },

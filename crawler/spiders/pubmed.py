@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.http import FormRequest, Request, Response
 
 from crawler.eutils import (
@@ -302,6 +302,8 @@ class PubmedSpider(scrapy.Spider):
             self._fatal(str(exc))
         if isinstance(exc, CloseSpider):
             raise exc
+        if isinstance(exc, IgnoreRequest):  # planned against a replaced history set: not lost
+            return
         request = getattr(failure, "request", None)
         what = request.meta.get("endpoint") if request is not None else None
         if what == "esearch":
