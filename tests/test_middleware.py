@@ -7,6 +7,7 @@ the request it sends again (with which pause), the answer it passes on, or the o
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -172,6 +173,14 @@ def test_unreachable_server_says_so(mw: EutilsMiddleware, pauses: list[float]) -
     assert n == EutilsMiddleware.MAX_UNREACHABLE
     assert pauses == [1.0, 2.0, 4.0]
     assert line == f"E-utilities server unreachable at {URL} (ConnectionRefusedError)"
+
+
+def test_giving_up_leaves_only_the_fatal_line(mw: EutilsMiddleware, pauses: list[float],
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG):
+        until_fatal(lambda r: answer(mw, r, 502, b""), request())
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in caplog.records if "Gave up" in r.getMessage()]
 
 
 def test_back_off_base_is_a_setting(pauses: list[float]) -> None:
