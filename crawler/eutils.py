@@ -61,12 +61,15 @@ def esearch_params(
         "sort": "pub_date",
     }
     if mindate or maxdate:
-        params.update(datetype=datetype, mindate=mindate or "1800/01/01",
-                      maxdate=maxdate or "3000/12/31")
+        params.update(
+            datetype=datetype, mindate=mindate or "1800/01/01", maxdate=maxdate or "3000/12/31"
+        )
     return params
 
 
-def efetch_history_params(webenv: str, query_key: str, retstart: int, retmax: int) -> dict[str, str]:
+def efetch_history_params(
+    webenv: str, query_key: str, retstart: int, retmax: int
+) -> dict[str, str]:
     return {
         "db": "pubmed",
         "WebEnv": webenv,
@@ -243,8 +246,9 @@ def parse_esearch(body: bytes) -> SearchResult:
     )
 
 
-def retry_after_seconds(header: bytes | str | None, default: float = 2.0,
-                        cap: float = 60.0) -> float:
+def retry_after_seconds(
+    header: bytes | str | None, default: float = 2.0, cap: float = 60.0
+) -> float:
     if header is None:
         return default
     if isinstance(header, bytes):

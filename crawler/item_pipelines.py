@@ -61,20 +61,28 @@ class StoreBatchPipeline:
         # One writer thread: batches are stored in order, one transaction each, while the
         # reactor goes on sending requests at NCBI's pace.
         done, total = await asyncio.get_running_loop().run_in_executor(
-            self.pool, functools.partial(self._write, item, plan))
+            self.pool, functools.partial(self._write, item, plan)
+        )
         if plan.config.progress:
             self._progress(done, total, len(item.articles))
         return item
 
     def _write(self, item: FetchedBatch, plan: Any) -> tuple[int, int]:
         assert self.store is not None
-        self.store.upsert_batch(item.articles, item.deleted_pmids, run_id=plan.run_id,
-                                is_demo=plan.config.is_demo)
+        self.store.upsert_batch(
+            item.articles, item.deleted_pmids, run_id=plan.run_id, is_demo=plan.config.is_demo
+        )
         return self.store.target_count(plan.run_id)
 
     def _progress(self, done: int, total: int, batch: int) -> None:
         """One line with count, rate and ETA; a resumed crawl starts from what it had."""
         if self.bar is None:
-            self.bar = tqdm(total=total, initial=max(0, done - batch), unit="rec",
-                            desc="fetched", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                initial=max(0, done - batch),
+                unit="rec",
+                desc="fetched",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         self.bar.update(done - self.bar.n)

@@ -108,8 +108,9 @@ class EutilsMiddleware:
         self._stat(f"requests/{request.meta.get('endpoint', 'other')}")
         return None
 
-    async def _retry(self, request: Request, kind: str, reason: str, limit: int,
-                     wait: float | None = None) -> Request:
+    async def _retry(
+        self, request: Request, kind: str, reason: str, limit: int, wait: float | None = None
+    ) -> Request:
         """A copy of request for Scrapy to send again after a pause, or the one fatal line.
 
         Each kind of fault counts its own tries (a request may meet a 429 and a 500): the
@@ -117,9 +118,15 @@ class EutilsMiddleware:
         """
         done = request.meta.get(f"kea_{kind}", 0)
         request.meta["retry_times"] = done
-        retry = get_retry_request(request, spider=self.crawler.spider, reason=kind,
-                                  max_retry_times=limit, priority_adjust=100,
-                                  logger=retry_log, stats_base_key="kea/retries")
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=kind,
+            max_retry_times=limit,
+            priority_adjust=100,
+            logger=retry_log,
+            stats_base_key="kea/retries",
+        )
         endpoint = request.meta.get("endpoint", "request")
         if retry is None:
             if kind == "unreachable":
@@ -142,40 +149,48 @@ class EutilsMiddleware:
         if is_rate_limited(status, body):
             self._stat("rate_limited")
             wait = retry_after_seconds(response.headers.get(b"Retry-After"))
-            return await self._retry(request, "ratelimit", "rate limit (429)", self.MAX_RATE_LIMITED,
-                                     wait=max(wait, 0.5))
+            return await self._retry(
+                request, "ratelimit", "rate limit (429)", self.MAX_RATE_LIMITED, wait=max(wait, 0.5)
+            )
         msg = error_text(body) if status in (200, 400) else None
         if status == 400 and body.lstrip()[:1] == b"{" and msg and "api key" in msg.lower():
-            raise FatalEutilsError("NCBI rejected the API key (HTTP 400: API key invalid); "
-                                   "check NCBI_API_KEY")
+            raise FatalEutilsError(
+                "NCBI rejected the API key (HTTP 400: API key invalid); check NCBI_API_KEY"
+            )
         if status >= 500 or status == 408:
             return await self._retry(request, "server", f"HTTP {status}", self.MAX_RETRIES)
         if msg is not None:
             lowered = msg.lower()
-            if any(h in lowered for h in ("unable to obtain query", "cannot retrieve history",
-                                          "invalid webenv")):
+            if any(
+                h in lowered
+                for h in ("unable to obtain query", "cannot retrieve history", "invalid webenv")
+            ):
                 request.meta["history_error"] = redact(msg, self._secret)
                 return response  # the spider searches again
             if status == 200 and request.meta.get("kea_errorbody", 0) < self.MAX_ERROR_BODY:
-                return await self._retry(request, "errorbody", f"ERROR answer: {msg[:200]}",
-                                         self.MAX_ERROR_BODY)
-            raise FatalEutilsError(f"{endpoint}: NCBI answered with an error: "
-                                   f"{redact(msg, self._secret)[:300]}")
+                return await self._retry(
+                    request, "errorbody", f"ERROR answer: {msg[:200]}", self.MAX_ERROR_BODY
+                )
+            raise FatalEutilsError(
+                f"{endpoint}: NCBI answered with an error: {redact(msg, self._secret)[:300]}"
+            )
         if status != 200:
             snippet = redact(body[:200].decode("utf-8", "replace"), self._secret)
             raise FatalEutilsError(f"{endpoint}: HTTP {status} from E-utilities: {snippet!r}")
         root = ROOTS.get(endpoint)
         if root is not None and not looks_complete(body, root):
-            return await self._retry(request, "truncated", "truncated or non-XML answer",
-                                     self.MAX_RETRIES)
+            return await self._retry(
+                request, "truncated", "truncated or non-XML answer", self.MAX_RETRIES
+            )
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:
         if isinstance(exception, IgnoreRequest | FatalEutilsError):
             return None
         if isinstance(exception, UNREACHABLE):
-            return await self._retry(request, "unreachable", type(exception).__name__,
-                                     self.MAX_UNREACHABLE)
+            return await self._retry(
+                request, "unreachable", type(exception).__name__, self.MAX_UNREACHABLE
+            )
         if isinstance(exception, NETWORK_ERRORS):
             reason = redact(f"{type(exception).__name__}: {exception}"[:200], self._secret)
             return await self._retry(request, "network", reason, self.MAX_RETRIES)

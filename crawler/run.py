@@ -76,7 +76,9 @@ class CrawlConfig:
         if self.max_records is not None and self.max_records < 1:
             raise CrawlError(f"--max-records must be positive, not {self.max_records}")
         if not self.eutils_url.startswith(("http://", "https://")):
-            raise CrawlError(f"E-utilities URL {self.eutils_url!r} must start with http:// or https://")
+            raise CrawlError(
+                f"E-utilities URL {self.eutils_url!r} must start with http:// or https://"
+            )
         mindate = parse_user_date(self.mindate, name="--mindate") if self.mindate else None
         maxdate = parse_user_date(self.maxdate, name="--maxdate") if self.maxdate else None
         lo, hi = window_from_user(mindate, maxdate)
@@ -112,16 +114,16 @@ class RunPlan:
         if last is not None and not config.full:
             self.mode = "incremental"
             self.since = watermark(last["started_at"], store.max_date("revised_date"))
-        self.run_id = store.start_run(config.query, config.eutils_url, self.mode,
-                                      is_demo=config.is_demo, since=self.since)
+        self.run_id = store.start_run(
+            config.query, config.eutils_url, self.mode, is_demo=config.is_demo, since=self.since
+        )
 
     def root_searches(self) -> list[SearchSpec]:
         lo, hi = window_from_user(self.config.mindate, self.config.maxdate)
         datetype = "edat" if (lo or hi) else None
         specs = [SearchSpec("all", datetype, lo, hi)]
         if self.mode == "incremental" and self.since:
-            specs.append(SearchSpec("revised", "mdat", parse_ncbi_date(self.since),
-                                    date.today()))
+            specs.append(SearchSpec("revised", "mdat", parse_ncbi_date(self.since), date.today()))
         return specs
 
     def record_targets(self, by_role: dict[str, list[str]]) -> None:
@@ -147,8 +149,10 @@ class RunPlan:
         done, total = self.store.target_count(self.run_id)
         if self.config.progress:
             what = "resuming: " if self.resumed else ""
-            print(f"{what}{total - done} of {total} records to fetch ({self.mode} crawl)",
-                  file=sys.stderr)
+            print(
+                f"{what}{total - done} of {total} records to fetch ({self.mode} crawl)",
+                file=sys.stderr,
+            )
 
 
 def watermark(last_started: float, max_revised: str | None) -> str:
@@ -211,8 +215,11 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
     """None when the server answers at all; otherwise why it cannot be reached."""
     from urllib.parse import urlencode
 
-    url = endpoint(eutils_url, "einfo") + "?" + urlencode(
-        {"db": "pubmed", **common_params(email=email, api_key=None)})
+    url = (
+        endpoint(eutils_url, "einfo")
+        + "?"
+        + urlencode({"db": "pubmed", **common_params(email=email, api_key=None)})
+    )
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             resp.read(64)
@@ -229,8 +236,10 @@ def run_crawl(config: CrawlConfig) -> CrawlSummary:
     store = Store(config.db)  # fails early, with the path, if it is not writable
     try:
         if config.email is None and not config.is_demo:
-            print("warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
-                  file=sys.stderr)
+            print(
+                "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
+                file=sys.stderr,
+            )
         return _crawl(config, store)
     finally:
         store.close()
@@ -242,9 +251,22 @@ def kept_summary(db: str) -> CrawlSummary:
         runs = store.runs(limit=1)
         r = runs[0] if runs else None
         return CrawlSummary(
-            run_id=int(r["id"]) if r else 0, mode=r["mode"] if r else "-", status="skipped",
-            total=0, fetched=0, new=0, updated=0, deleted=0, missing=0, requests=0,
-            seconds=0.0, stored=store.count(), resumed=False, is_demo=False, warnings=[])
+            run_id=int(r["id"]) if r else 0,
+            mode=r["mode"] if r else "-",
+            status="skipped",
+            total=0,
+            fetched=0,
+            new=0,
+            updated=0,
+            deleted=0,
+            missing=0,
+            requests=0,
+            seconds=0.0,
+            stored=store.count(),
+            resumed=False,
+            is_demo=False,
+            warnings=[],
+        )
 
 
 def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
@@ -284,18 +306,32 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         store.update_run(plan.run_id, status="running", error=f"stopped: {reason}")
         raise CrawlError(f"crawl stopped ({reason}); run the same command again to resume")
     pending = plan.pending()
-    store.update_run(plan.run_id, status="completed", finished_at=time.time(),
-                     missing=len(pending) + getattr(spider, "truncated_windows", 0))
+    store.update_run(
+        plan.run_id,
+        status="completed",
+        finished_at=time.time(),
+        missing=len(pending) + getattr(spider, "truncated_windows", 0),
+    )
     if not config.is_demo:
         _drop_demo(store)
     store.set_meta("query", config.query)
     store.analyze()
     row = store.conn.execute("SELECT * FROM crawl_runs WHERE id=?", (plan.run_id,)).fetchone()
     return CrawlSummary(
-        run_id=plan.run_id, mode=plan.mode, status="completed", total=row["total"] or 0,
-        fetched=row["fetched"], new=row["new"], updated=row["updated"], deleted=row["deleted"],
-        missing=row["missing"], requests=row["requests"], seconds=seconds,
-        stored=store.count(), resumed=plan.resumed, is_demo=config.is_demo,
+        run_id=plan.run_id,
+        mode=plan.mode,
+        status="completed",
+        total=row["total"] or 0,
+        fetched=row["fetched"],
+        new=row["new"],
+        updated=row["updated"],
+        deleted=row["deleted"],
+        missing=row["missing"],
+        requests=row["requests"],
+        seconds=seconds,
+        stored=store.count(),
+        resumed=plan.resumed,
+        is_demo=config.is_demo,
         warnings=list(getattr(spider, "warnings", [])),
     )
 

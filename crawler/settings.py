@@ -14,8 +14,9 @@ DELAY_WITH_KEY = 0.12  # 8.3 req/s: a margin for network jitter under the hard 1
 DOWNLOAD_TIMEOUT = 60.0  # an efetch of 500 records can take NCBI half a minute
 
 
-def scrapy_settings(*, api_key: bool, backoff_base: float = 1.0,
-                    log_level: str = "WARNING") -> dict[str, Any]:
+def scrapy_settings(
+    *, api_key: bool, backoff_base: float = 1.0, log_level: str = "WARNING"
+) -> dict[str, Any]:
     return {
         "BOT_NAME": "kea",
         "USER_AGENT": "kea/0.1 (Ketamine Evidence Atlas; +https://pubmed.ncbi.nlm.nih.gov/)",

@@ -32,7 +32,11 @@ def kea(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess
     full_env.update({"NCBI_EMAIL": "tests@example.org", **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "kea.cli", *args],
-        cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -52,18 +56,40 @@ def fast_crawl(db: Path, url: str, *extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "NCBI_API_KEY"}
     env["NCBI_EMAIL"] = "tests@example.org"
     return subprocess.run(
-        [sys.executable, "-c", FAST_CLI, "crawl", "--db", str(db), "--eutils-url", url,
-         "--quiet", *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            FAST_CLI,
+            "crawl",
+            "--db",
+            str(db),
+            "--eutils-url",
+            url,
+            "--quiet",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
 def stored(db: Path) -> dict[str, dict]:
     with Store(db) as s:
-        return {a.pmid: {"title": a.title, "journal": a.journal, "doi": a.doi,
-                         "year": a.pub_year, "authors": a.author_names,
-                         "abstract": a.abstract, "revised": a.revised_date}
-                for a in s.iter_articles()}
+        return {
+            a.pmid: {
+                "title": a.title,
+                "journal": a.journal,
+                "doi": a.doi,
+                "year": a.pub_year,
+                "authors": a.author_names,
+                "abstract": a.abstract,
+                "revised": a.revised_date,
+            }
+            for a in s.iter_articles()
+        }
 
 
 def assert_same_records(db: Path, records: list[StandinRecord]) -> None:
@@ -80,8 +106,9 @@ def assert_same_records(db: Path, records: list[StandinRecord]) -> None:
 
 
 def efetched_records(server: StandinServer) -> int:
-    return sum(r.n_records_returned for r in server.requests
-               if r.endpoint == "efetch" and r.status == 200)
+    return sum(
+        r.n_records_returned for r in server.requests if r.endpoint == "efetch" and r.status == 200
+    )
 
 
 def test_full_crawl_exact_and_polite(tmp_db: Path) -> None:
@@ -106,8 +133,9 @@ def test_full_crawl_exact_and_polite(tmp_db: Path) -> None:
 def test_paging_past_the_9999_window_with_api_key(tmp_db: Path, tmp_path: Path) -> None:
     # lean records (no abstract, authors, MeSH): this test is about paging, not content
     lean = ("pmid", "title", "journal", "year", "month", "day", "entrez_date", "revised_date")
-    records = [replace(r, fields={k: r.fields[k] for k in lean})
-               for r in synthetic_records(10_100, seed=2)]
+    records = [
+        replace(r, fields={k: r.fields[k] for k in lean}) for r in synthetic_records(10_100, seed=2)
+    ]
     with StandinServer(records, api_keys={SECRET_KEY}) as srv:
         res = crawl(tmp_db, srv.url, "--batch-size", "2000", env={"NCBI_API_KEY": SECRET_KEY})
         assert res.returncode == 0, res.stderr
@@ -129,9 +157,11 @@ def test_paging_past_the_9999_window_with_api_key(tmp_db: Path, tmp_path: Path) 
 
 def test_faults_429_5xx_truncation_errors_history_loss(tmp_db: Path) -> None:
     records = synthetic_records(900, seed=3)
-    faults = ("esearch:1=429,efetch:1=500,efetch:2=truncate,efetch:3=error200,"
-              "efetch:4=reset,efetch:5=history_lost,efetch:6=slow:0.5,efetch:7=503,"
-              "efetch:8=ratelimit200")
+    faults = (
+        "esearch:1=429,efetch:1=500,efetch:2=truncate,efetch:3=error200,"
+        "efetch:4=reset,efetch:5=history_lost,efetch:6=slow:0.5,efetch:7=503,"
+        "efetch:8=ratelimit200"
+    )
     with StandinServer(records, faults=faults, retry_after=0.5) as srv:
         res = fast_crawl(tmp_db, srv.url, "--batch-size", "200")
         assert res.returncode == 0, res.stderr
@@ -158,9 +188,23 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(tmp_db: Path) -> None:
     with StandinServer(records, faults=slow) as srv:
         env = {**os.environ, "NCBI_EMAIL": "tests@example.org"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kea.cli", "crawl", "--db", str(tmp_db),
-             "--eutils-url", srv.url, "--quiet", "--batch-size", "100"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "kea.cli",
+                "crawl",
+                "--db",
+                str(tmp_db),
+                "--eutils-url",
+                srv.url,
+                "--quiet",
+                "--batch-size",
+                "100",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 120
         while _count_rows(tmp_db) < 200 and time.monotonic() < deadline:
@@ -186,8 +230,9 @@ def test_incremental_second_crawl_fetches_only_changes(tmp_db: Path) -> None:
         first = efetched_records(srv)
         assert first == 400
         today = date.today()
-        new = synthetic_records(40, seed=7, start_pmid=95_000_001,
-                                start_date=today - timedelta(days=3), end_date=today)
+        new = synthetic_records(
+            40, seed=7, start_pmid=95_000_001, start_date=today - timedelta(days=3), end_date=today
+        )
         revised = [revise_record(r, today) for r in old[100:125]]
         srv.upsert_records(new + revised)
         srv.delete_records([old[5].pmid])
@@ -218,8 +263,9 @@ def test_bad_input_one_clear_line_nothing_lost(tmp_db: Path) -> None:
         res = crawl(tmp_db, srv.url, "--query", "(ketamine AND depression")
         assert res.returncode == 2
         lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
-        assert lines == ["kea crawl: error: malformed query: 1 unclosed '(' in "
-                         "'(ketamine AND depression'"], res.stderr
+        assert lines == [
+            "kea crawl: error: malformed query: 1 unclosed '(' in '(ketamine AND depression'"
+        ], res.stderr
         assert len(srv.requests) == n_requests  # rejected before any request
     assert len(stored(tmp_db)) == 20
 
@@ -248,15 +294,17 @@ def test_unwritable_database_path(tmp_path: Path) -> None:
         # root may write anywhere; a path under a regular file is unwritable for everyone
         blocker = tmp_path / "file"
         blocker.write_text("x")
-        res = kea("crawl", "--db", str(blocker / "kea.sqlite"), "--eutils-url",
-                  "http://127.0.0.1:9/")
+        res = kea(
+            "crawl", "--db", str(blocker / "kea.sqlite"), "--eutils-url", "http://127.0.0.1:9/"
+        )
     else:
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
         try:
-            res = kea("crawl", "--db", str(ro / "x" / "kea.sqlite"), "--eutils-url",
-                      "http://127.0.0.1:9/")
+            res = kea(
+                "crawl", "--db", str(ro / "x" / "kea.sqlite"), "--eutils-url", "http://127.0.0.1:9/"
+            )
         finally:
             ro.chmod(0o700)
     assert res.returncode == 2
@@ -264,8 +312,15 @@ def test_unwritable_database_path(tmp_path: Path) -> None:
 
 
 def test_offline_fallback_uses_demo_records(tmp_db: Path) -> None:
-    res = kea("crawl", "--db", str(tmp_db), "--eutils-url", "http://127.0.0.1:9/entrez/eutils/",
-              "--offline-fallback", "--quiet")
+    res = kea(
+        "crawl",
+        "--db",
+        str(tmp_db),
+        "--eutils-url",
+        "http://127.0.0.1:9/entrez/eutils/",
+        "--offline-fallback",
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "unreachable" in res.stderr and "DEMO" in res.stderr
     assert "DEMO DATA" in res.stdout

@@ -60,8 +60,9 @@ def test_parse_esearch_no_match_keeps_error_list(samples_dir: Path) -> None:
 
 
 def test_parse_esearch_partial_miss_with_count(samples_dir: Path) -> None:
-    body = (samples_dir / "hawc" / "extracted" /
-            "TestPubMedSearch.test_complex_query.01.esearch.xml").read_bytes()
+    body = (
+        samples_dir / "hawc" / "extracted" / "TestPubMedSearch.test_complex_query.01.esearch.xml"
+    ).read_bytes()
     res = parse_esearch(body)
     assert res.count > 0 and res.errors.get("PhraseNotFound")
 
@@ -88,9 +89,11 @@ def test_truncated_answer_is_detected(samples_dir: Path) -> None:
 
 
 def test_history_errors_are_recognised() -> None:
-    body = (b"<eFetchResult><ERROR>Cannot retrieve history data: OUT OF RANGE. Parameter "
-            b"retstart=1 + 1 is greater than number of records available in history."
-            b"</ERROR></eFetchResult>")
+    body = (
+        b"<eFetchResult><ERROR>Cannot retrieve history data: OUT OF RANGE. Parameter "
+        b"retstart=1 + 1 is greater than number of records available in history."
+        b"</ERROR></eFetchResult>"
+    )
     err = EutilsAnswerError(error_text(body) or "")
     assert err.history
     assert EutilsAnswerError("Unable to obtain query #1").history
@@ -106,8 +109,10 @@ def test_rate_limit_body_even_with_status_200() -> None:
 
 
 def test_json_error_with_raw_newline() -> None:
-    body = (b'{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"ERROR":"Search '
-            b"Backend failed: Exception:\n'retstart' cannot be larger than 9998.\"}}")
+    body = (
+        b'{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"ERROR":"Search '
+        b"Backend failed: Exception:\n'retstart' cannot be larger than 9998.\"}}"
+    )
     assert "9998" in (error_text(body) or "")
 
 
@@ -134,8 +139,12 @@ def test_request_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2020", "2020"), ("2020/5", "2020/05"), ("2020-05-17", "2020/05/17"),
-     ("2024/02/29", "2024/02/29")],
+    [
+        ("2020", "2020"),
+        ("2020/5", "2020/05"),
+        ("2020-05-17", "2020/05/17"),
+        ("2024/02/29", "2024/02/29"),
+    ],
 )
 def test_user_dates(text: str, expected: str) -> None:
     assert parse_user_date(text) == expected
@@ -166,8 +175,16 @@ def test_malformed_queries(query: str) -> None:
 
 def test_default_query_is_well_formed() -> None:
     assert check_query(DEFAULT_QUERY)
-    for word in ("esketamine", "arketamine", "spravato", "ptsd", "bipolar", "suicid",
-                 "obsessive", "panic"):
+    for word in (
+        "esketamine",
+        "arketamine",
+        "spravato",
+        "ptsd",
+        "bipolar",
+        "suicid",
+        "obsessive",
+        "panic",
+    ):
         assert word in DEFAULT_QUERY.lower()
 
 

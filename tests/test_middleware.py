@@ -20,8 +20,10 @@ import crawler.middlewares as mw_module
 from crawler.middlewares import EutilsMiddleware, FatalEutilsError
 
 URL = "http://127.0.0.1:9/entrez/eutils/"
-ESEARCH_OK = (b'<?xml version="1.0" ?>\n<eSearchResult><Count>1</Count><IdList><Id>1</Id>'
-              b"</IdList></eSearchResult>\n")
+ESEARCH_OK = (
+    b'<?xml version="1.0" ?>\n<eSearchResult><Count>1</Count><IdList><Id>1</Id>'
+    b"</IdList></eSearchResult>\n"
+)
 EFETCH_OK = b"<PubmedArticleSet>\n<PubmedArticle/>\n</PubmedArticleSet>\n"
 
 
@@ -39,19 +41,26 @@ def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def mw() -> EutilsMiddleware:
-    crawler = get_crawler(settings_dict={"KEA_RETRY_BACKOFF_BASE": 1.0, "KEA_EUTILS_URL": URL,
-                                         "KEA_API_KEY": "SECRETKEY123"})
+    crawler = get_crawler(
+        settings_dict={
+            "KEA_RETRY_BACKOFF_BASE": 1.0,
+            "KEA_EUTILS_URL": URL,
+            "KEA_API_KEY": "SECRETKEY123",
+        }
+    )
     crawler.spider = scrapy.Spider.from_crawler(crawler, name="t")
     return EutilsMiddleware.from_crawler(crawler)
 
 
 def request(endpoint: str = "esearch", **meta: Any) -> Request:
-    return Request(URL + f"{endpoint}.fcgi?db=pubmed", meta={"endpoint": endpoint, **meta},
-                   priority=10)
+    return Request(
+        URL + f"{endpoint}.fcgi?db=pubmed", meta={"endpoint": endpoint, **meta}, priority=10
+    )
 
 
-def answer(mw: EutilsMiddleware, req: Request, status: int, body: bytes,
-           headers: dict | None = None) -> Request | Response:
+def answer(
+    mw: EutilsMiddleware, req: Request, status: int, body: bytes, headers: dict | None = None
+) -> Request | Response:
     resp = Response(req.url, status=status, body=body, headers=headers or {}, request=req)
     return asyncio.run(mw.process_response(req, resp))
 
@@ -89,8 +98,9 @@ def test_429_waits_retry_after(mw: EutilsMiddleware, pauses: list[float]) -> Non
     assert pauses == [7.0]
 
 
-def test_429_without_retry_after_waits_the_default(mw: EutilsMiddleware,
-                                                   pauses: list[float]) -> None:
+def test_429_without_retry_after_waits_the_default(
+    mw: EutilsMiddleware, pauses: list[float]
+) -> None:
     again = answer(mw, request(), 429, b"")
     assert isinstance(again, Request)
     assert pauses == [2.0]
@@ -102,16 +112,16 @@ def test_rate_limit_json_inside_200_is_a_429(mw: EutilsMiddleware, pauses: list[
     assert pauses == [2.0]
 
 
-def test_5xx_backs_off_exponentially_then_one_fatal_line(mw: EutilsMiddleware,
-                                                         pauses: list[float]) -> None:
+def test_5xx_backs_off_exponentially_then_one_fatal_line(
+    mw: EutilsMiddleware, pauses: list[float]
+) -> None:
     n, line = until_fatal(lambda r: answer(mw, r, 503, b"<html>busy</html>"), request("efetch"))
     assert n == EutilsMiddleware.MAX_RETRIES
     assert pauses == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert line == "efetch failed 6 times in a row: HTTP 503"
 
 
-def test_each_kind_of_fault_counts_its_own_tries(mw: EutilsMiddleware,
-                                                 pauses: list[float]) -> None:
+def test_each_kind_of_fault_counts_its_own_tries(mw: EutilsMiddleware, pauses: list[float]) -> None:
     req = answer(mw, request(), 429, b"", {"Retry-After": "1"})
     req = answer(mw, req, 500, b"")
     assert isinstance(req, Request)
@@ -127,8 +137,9 @@ def test_truncated_body_is_retried(mw: EutilsMiddleware, pauses: list[float]) ->
     assert line == "efetch failed 6 times in a row: truncated or non-XML answer"
 
 
-def test_error_inside_200_is_retried_then_reported(mw: EutilsMiddleware,
-                                                   pauses: list[float]) -> None:
+def test_error_inside_200_is_retried_then_reported(
+    mw: EutilsMiddleware, pauses: list[float]
+) -> None:
     body = b"<eSearchResult><ERROR>Search Backend failed: try later</ERROR></eSearchResult>"
     n, line = until_fatal(lambda r: answer(mw, r, 200, body), request())
     assert n == EutilsMiddleware.MAX_ERROR_BODY
@@ -136,16 +147,14 @@ def test_error_inside_200_is_retried_then_reported(mw: EutilsMiddleware,
     assert line == "esearch: NCBI answered with an error: Search Backend failed: try later"
 
 
-def test_error_in_a_400_answer_is_fatal_at_once(mw: EutilsMiddleware,
-                                                pauses: list[float]) -> None:
+def test_error_in_a_400_answer_is_fatal_at_once(mw: EutilsMiddleware, pauses: list[float]) -> None:
     body = b"<eSearchResult><ERROR>Invalid query syntax</ERROR></eSearchResult>"
     with pytest.raises(FatalEutilsError, match="NCBI answered with an error: Invalid query"):
         answer(mw, request(), 400, body)
     assert pauses == []
 
 
-def test_invalid_api_key_is_fatal_and_not_echoed(mw: EutilsMiddleware,
-                                                 pauses: list[float]) -> None:
+def test_invalid_api_key_is_fatal_and_not_echoed(mw: EutilsMiddleware, pauses: list[float]) -> None:
     with pytest.raises(FatalEutilsError) as err:
         answer(mw, request(), 400, b'{"error":"API key invalid","api-key":"SECRETKEY123"}')
     assert "API key invalid" in str(err.value) and "SECRETKEY123" not in str(err.value)
@@ -175,8 +184,9 @@ def test_unreachable_server_says_so(mw: EutilsMiddleware, pauses: list[float]) -
     assert line == f"E-utilities server unreachable at {URL} (ConnectionRefusedError)"
 
 
-def test_giving_up_leaves_only_the_fatal_line(mw: EutilsMiddleware, pauses: list[float],
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_giving_up_leaves_only_the_fatal_line(
+    mw: EutilsMiddleware, pauses: list[float], caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.DEBUG):
         until_fatal(lambda r: answer(mw, r, 502, b""), request())
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

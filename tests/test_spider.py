@@ -57,9 +57,11 @@ class FakePlan:
 def esearch_body(count: int, ids: Iterable[int], *, miss: str | None = None) -> bytes:
     id_xml = "".join(f"<Id>{i}</Id>" for i in ids)
     errors = f"<ErrorList><PhraseNotFound>{miss}</PhraseNotFound></ErrorList>" if miss else ""
-    return (f"<eSearchResult><Count>{count}</Count><RetMax>0</RetMax><RetStart>0</RetStart>"
-            f"<QueryKey>1</QueryKey><WebEnv>MCID_1</WebEnv><IdList>{id_xml}</IdList>"
-            f"{errors}</eSearchResult>").encode()
+    return (
+        f"<eSearchResult><Count>{count}</Count><RetMax>0</RetMax><RetStart>0</RetStart>"
+        f"<QueryKey>1</QueryKey><WebEnv>MCID_1</WebEnv><IdList>{id_xml}</IdList>"
+        f"{errors}</eSearchResult>"
+    ).encode()
 
 
 def params(req: Request) -> dict[str, str]:
@@ -94,7 +96,10 @@ def test_one_search_under_the_window_then_history_pages() -> None:
     pages = fetches(out)
     assert searches(out) == []
     assert [(params(r)["retstart"], params(r)["retmax"]) for r in pages] == [
-        ("0", "500"), ("500", "500"), ("1000", "200")]
+        ("0", "500"),
+        ("500", "500"),
+        ("1000", "200"),
+    ]
     assert all(params(r)["WebEnv"] == "MCID_1" for r in pages)
     assert plan.targets == {"all": [str(i) for i in range(1, 1201)]}
 
@@ -129,7 +134,8 @@ def test_server_ignoring_date_windows_stops_splitting() -> None:
     assert sent <= 5  # the root, one split, perhaps one more level started meanwhile
     assert out and spider.windows_ignored and spider.truncated_windows == 201
     assert set(spider.warnings) == {
-        "the server ignores date windows; only the first 9999 of 10200 records can be listed"}
+        "the server ignores date windows; only the first 9999 of 10200 records can be listed"
+    }
 
 
 def test_more_than_9999_on_one_day_keeps_what_can_be_listed() -> None:
@@ -139,8 +145,10 @@ def test_more_than_9999_on_one_day_keeps_what_can_be_listed() -> None:
     out = answer(spider, root, esearch_body(10_100, range(1, ESEARCH_MAX + 1)))
     assert searches(out) == [] and fetches(out)
     assert spider.truncated_windows == 101
-    assert spider.warnings == ["10100 records share the single day 2021-03-04; PubMed lists "
-                               "only 9999 of them, the rest are not reachable by esearch"]
+    assert spider.warnings == [
+        "10100 records share the single day 2021-03-04; PubMed lists "
+        "only 9999 of them, the rest are not reachable by esearch"
+    ]
 
 
 def test_phrase_not_found_is_a_warning_not_an_error() -> None:
@@ -211,8 +219,9 @@ def test_deleted_citation_is_marked_not_dropped(tmp_db: Path) -> None:
     with Store(tmp_db) as s:
         s.upsert_batch(parse_efetch(efetch_document(r.xml() for r in records)).articles, [])
         s.upsert_batch([], [records[0].pmid])
-        row = s.conn.execute("SELECT deleted FROM articles WHERE pmid=?",
-                             (int(records[0].pmid),)).fetchone()
+        row = s.conn.execute(
+            "SELECT deleted FROM articles WHERE pmid=?", (int(records[0].pmid),)
+        ).fetchone()
         assert row[0] == 1
         assert s.count() == 4
 
@@ -221,23 +230,35 @@ def test_deleted_citation_is_marked_not_dropped(tmp_db: Path) -> None:
 @pytest.mark.parametrize(
     ("fields", "line"),
     [
-        ({"query": "(ketamine AND depression"},
-         "malformed query: 1 unclosed '(' in '(ketamine AND depression'"),
-        ({"query": 'ketamine "depression'},
-         "malformed query: unbalanced double quote in 'ketamine \"depression'"),
+        (
+            {"query": "(ketamine AND depression"},
+            "malformed query: 1 unclosed '(' in '(ketamine AND depression'",
+        ),
+        (
+            {"query": 'ketamine "depression'},
+            "malformed query: unbalanced double quote in 'ketamine \"depression'",
+        ),
         ({"query": "  "}, "the query is empty"),
-        ({"mindate": "2023/02/30"},
-         "--mindate '2023/02/30' is an impossible date (day is out of range for month)"),
-        ({"mindate": "2023/13"},
-         "--mindate '2023/13' is an impossible date (month must be in 1..12)"),
-        ({"mindate": "yesterday"},
-         "--mindate 'yesterday' is not a date: use YYYY, YYYY/MM or YYYY/MM/DD"),
+        (
+            {"mindate": "2023/02/30"},
+            "--mindate '2023/02/30' is an impossible date (day is out of range for month)",
+        ),
+        (
+            {"mindate": "2023/13"},
+            "--mindate '2023/13' is an impossible date (month must be in 1..12)",
+        ),
+        (
+            {"mindate": "yesterday"},
+            "--mindate 'yesterday' is not a date: use YYYY, YYYY/MM or YYYY/MM/DD",
+        ),
         ({"mindate": "2024", "maxdate": "2020"}, "--mindate 2024 is after --maxdate 2020"),
         ({"mindate": "2999"}, "--mindate 2999 is in the future"),
         ({"batch_size": 0}, "--batch-size must be between 1 and 10000, not 0"),
         ({"max_records": 0}, "--max-records must be positive, not 0"),
-        ({"eutils_url": "ftp://x/"},
-         "E-utilities URL 'ftp://x/' must start with http:// or https://"),
+        (
+            {"eutils_url": "ftp://x/"},
+            "E-utilities URL 'ftp://x/' must start with http:// or https://",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(fields: dict[str, Any], line: str) -> None:

@@ -201,8 +201,10 @@ def _article_body_xml(rec: Mapping[str, Any]) -> Node:
         _abstract_xml(rec.get("abstract")),
         _list("AuthorList", (_author_xml(a) for a in rec.get("authors") or []), CompleteYN="Y"),
         E.Language(str(rec.get("language") or "eng")),
-        _list("PublicationTypeList",
-              (_el("PublicationType", t, UI="") for t in _publication_types(rec))),
+        _list(
+            "PublicationTypeList",
+            (_el("PublicationType", t, UI="") for t in _publication_types(rec)),
+        ),
         PubModel="Print-Electronic",
     )
 
@@ -217,8 +219,12 @@ def _comments_xml(rec: Mapping[str, Any]) -> Node | None:
     return _list(
         "CommentsCorrectionsList",
         (
-            _make("CommentsCorrections", E.RefSource(source), _el("PMID", pmid, Version="1"),
-                  RefType=ref)
+            _make(
+                "CommentsCorrections",
+                E.RefSource(source),
+                _el("PMID", pmid, Version="1"),
+                RefType=ref,
+            )
             for ref, source, pmid in items
         ),
     )
@@ -246,8 +252,9 @@ def _mesh_xml(terms: Iterable[str]) -> Node | None:
 
 
 def _keywords_xml(keywords: Iterable[str]) -> Node | None:
-    return _list("KeywordList", (_el("Keyword", k, MajorTopicYN="N") for k in keywords),
-                 Owner="NOTNLM")
+    return _list(
+        "KeywordList", (_el("Keyword", k, MajorTopicYN="N") for k in keywords), Owner="NOTNLM"
+    )
 
 
 def _citation_xml(rec: Mapping[str, Any]) -> Node:
