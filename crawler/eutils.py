@@ -171,11 +171,13 @@ class SearchResult:
 
 
 class EutilsAnswerError(Exception):
-    """An <ERROR> inside an answer; `history` says whether a new search can fix it."""
+    """An <ERROR> inside an answer, or an answer that is not the one asked for."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.history = any(h in message.lower() for h in HISTORY_ERRORS)
+
+def is_history_error(message: str) -> bool:
+    """The history set (WebEnv/query_key) is gone: a new search fixes it, a retry does not."""
+    lowered = message.lower()
+    return any(h in lowered for h in HISTORY_ERRORS)
 
 
 def error_text(body: bytes) -> str | None:

@@ -24,6 +24,7 @@ from twisted.web._newclient import ResponseFailed
 
 from crawler.eutils import (
     error_text,
+    is_history_error,
     is_rate_limited,
     looks_complete,
     redact,
@@ -160,11 +161,7 @@ class EutilsMiddleware:
         if status >= 500 or status == 408:
             return await self._retry(request, "server", f"HTTP {status}", self.MAX_RETRIES)
         if msg is not None:
-            lowered = msg.lower()
-            if any(
-                h in lowered
-                for h in ("unable to obtain query", "cannot retrieve history", "invalid webenv")
-            ):
+            if is_history_error(msg):
                 request.meta["history_error"] = redact(msg, self._secret)
                 return response  # the spider searches again
             if status == 200 and request.meta.get("kea_errorbody", 0) < self.MAX_ERROR_BODY:

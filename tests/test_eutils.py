@@ -15,6 +15,7 @@ from crawler.eutils import (
     efetch_ids_params,
     error_text,
     esearch_params,
+    is_history_error,
     is_rate_limited,
     looks_complete,
     parse_esearch,
@@ -94,10 +95,10 @@ def test_history_errors_are_recognised() -> None:
         b"retstart=1 + 1 is greater than number of records available in history."
         b"</ERROR></eFetchResult>"
     )
-    err = EutilsAnswerError(error_text(body) or "")
-    assert err.history
-    assert EutilsAnswerError("Unable to obtain query #1").history
-    assert not EutilsAnswerError("Invalid db name specified: nothing").history
+    assert is_history_error(error_text(body) or "")
+    assert is_history_error("Unable to obtain query #1")
+    assert is_history_error("Invalid WebEnv")
+    assert not is_history_error("Invalid db name specified: nothing")
 
 
 def test_rate_limit_body_even_with_status_200() -> None:
