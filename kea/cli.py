@@ -196,7 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_crawl(args: argparse.Namespace) -> int:
     from crawler.run import CrawlConfig, run_crawl
-    from kea.offline import crawl_or_demo
 
     cfg = CrawlConfig.from_env(
         query=args.query,
@@ -209,7 +208,12 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         maxdate=args.maxdate,
         progress=not args.quiet,
     )
-    summary = crawl_or_demo(cfg) if args.offline_fallback else run_crawl(cfg)
+    if args.offline_fallback:
+        from kea.offline import crawl_or_demo
+
+        summary = crawl_or_demo(cfg)
+    else:
+        summary = run_crawl(cfg)
     print(summary.one_line())
     return 0
 
