@@ -52,56 +52,97 @@ BIOPYTHON_LOOP = textwrap.dedent(
 def _kea_crawl(db: Path, url: str, env: dict[str, str]) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "kea.cli", "crawl", "--db", str(db), "--eutils-url", url,
-         "--quiet", "--batch-size", str(BATCH)],
-        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "kea.cli",
+            "crawl",
+            "--db",
+            str(db),
+            "--eutils-url",
+            url,
+            "--quiet",
+            "--batch-size",
+            str(BATCH),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return time.perf_counter() - started
 
 
 def requests_per_crawl(n: int) -> dict:
     env = {**os.environ, "NCBI_EMAIL": "bench@example.org", "NCBI_API_KEY": KEY}
-    with tempfile.TemporaryDirectory() as tmp, StandinServer(
-        synthetic_records(n, seed=n), api_keys={KEY}
-    ) as srv:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        StandinServer(synthetic_records(n, seed=n), api_keys={KEY}) as srv,
+    ):
         seconds = _kea_crawl(Path(tmp) / "kea.sqlite", srv.url, env)
         esearch, efetch = srv.count("esearch"), srv.count("efetch")
         max_rate = srv.max_requests_in_window(1.0)
     bound = 1 + math.ceil(n / BATCH)
-    return {"records": n, "esearch": esearch, "efetch": efetch, "requests": esearch + efetch,
-            "lower_bound": bound, "ratio": round((esearch + efetch) / bound, 3),
-            "seconds": round(seconds, 1), "max_requests_per_s": max_rate}
+    return {
+        "records": n,
+        "esearch": esearch,
+        "efetch": efetch,
+        "requests": esearch + efetch,
+        "lower_bound": bound,
+        "ratio": round((esearch + efetch) / bound, 3),
+        "seconds": round(seconds, 1),
+        "max_requests_per_s": max_rate,
+    }
 
 
 def end_to_end(n: int = 9000) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "NCBI_API_KEY"}
     env["NCBI_EMAIL"] = "bench@example.org"
     records = synthetic_records(n, seed=7)
+    for r in records:  # render once before timing: both clients then meet the same warm server
+        r.xml()
     with tempfile.TemporaryDirectory() as tmp:
         with StandinServer(records) as srv:
             kea_s = _kea_crawl(Path(tmp) / "kea.sqlite", srv.url, env)
         with StandinServer(records) as srv:
             started = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", BIOPYTHON_LOOP, srv.url], env=env,
-                                 check=True, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-c", BIOPYTHON_LOOP, srv.url],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             bio_s = time.perf_counter() - started
             assert int(out.stdout.strip()) == n
-    return {"records": n, "kea_crawl_s": round(kea_s, 2), "biopython_loop_s": round(bio_s, 2),
-            "ratio": round(kea_s / bio_s, 3), "goal_ratio": 1.2}
+    return {
+        "records": n,
+        "kea_crawl_s": round(kea_s, 2),
+        "biopython_loop_s": round(bio_s, 2),
+        "ratio": round(kea_s / bio_s, 3),
+        "goal_ratio": 1.2,
+    }
 
 
 def run() -> dict:
-    out = {"requests_1000": requests_per_crawl(1000),
-           "requests_20000": requests_per_crawl(20_000),
-           "end_to_end_9000": end_to_end()}
+    out = {
+        "requests_1000": requests_per_crawl(1000),
+        "requests_20000": requests_per_crawl(20_000),
+        "end_to_end_9000": end_to_end(),
+    }
     for key in ("requests_1000", "requests_20000"):
         r = out[key]
-        print(f"{r['records']:>6} records: {r['requests']} requests ({r['esearch']} esearch + "
-              f"{r['efetch']} efetch) vs lower bound {r['lower_bound']} "
-              f"(x{r['ratio']}), {r['seconds']}s, max {r['max_requests_per_s']} req/s")
+        print(
+            f"{r['records']:>6} records: {r['requests']} requests ({r['esearch']} esearch + "
+            f"{r['efetch']} efetch) vs lower bound {r['lower_bound']} "
+            f"(x{r['ratio']}), {r['seconds']}s, max {r['max_requests_per_s']} req/s"
+        )
     e = out["end_to_end_9000"]
-    print(f"9,000-record crawl: kea {e['kea_crawl_s']}s vs bare Biopython loop "
-          f"{e['biopython_loop_s']}s -> ratio {e['ratio']} (goal <= 1.2)")
+    print(
+        f"9,000-record crawl: kea {e['kea_crawl_s']}s vs bare Biopython loop "
+        f"{e['biopython_loop_s']}s -> ratio {e['ratio']} (goal <= 1.2)"
+    )
     return out
 
 

@@ -6,6 +6,7 @@ tested by asserting on its output.
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 from dataclasses import dataclass, field
@@ -50,7 +51,6 @@ def esearch_params(
     maxdate: str | None = None,
     datetype: str = "edat",
     retmax: int = ESEARCH_MAX,
-    webenv: str | None = None,
 ) -> dict[str, str]:
     params = {
         "db": "pubmed",
@@ -61,14 +61,15 @@ def esearch_params(
         "sort": "pub_date",
     }
     if mindate or maxdate:
-        params.update(datetype=datetype, mindate=mindate or "1800/01/01",
-                      maxdate=maxdate or "3000/12/31")
-    if webenv:
-        params["WebEnv"] = webenv
+        params.update(
+            datetype=datetype, mindate=mindate or "1800/01/01", maxdate=maxdate or "3000/12/31"
+        )
     return params
 
 
-def efetch_history_params(webenv: str, query_key: str, retstart: int, retmax: int) -> dict[str, str]:
+def efetch_history_params(
+    webenv: str, query_key: str, retstart: int, retmax: int
+) -> dict[str, str]:
     return {
         "db": "pubmed",
         "WebEnv": webenv,
@@ -91,36 +92,44 @@ def efetch_ids_params(pmids: list[str]) -> dict[str, str]:
 
 
 # -- dates -----------------------------------------------------------------
-def parse_user_date(text: str, *, name: str = "date") -> str:
-    """Validate YYYY, YYYY/MM or YYYY/MM/DD (or with '-') and return NCBI's slash form."""
+def parse_ncbi_date(text: str, *, end: bool = False, name: str = "date") -> date:
+    """YYYY, YYYY/MM or YYYY/MM/DD (or with '-') as the first day it covers, or the last with end.
+
+    The one reader of dates in the crawler: user input (--mindate), NCBI's own form and the
+    ISO dates the store keeps all go through it, so they cannot disagree on a partial date.
+    """
     m = _DATE_RE.match(text.strip())
     if not m:
         raise CrawlError(f"{name} {text!r} is not a date: use YYYY, YYYY/MM or YYYY/MM/DD")
     y, mo, d = int(m.group(1)), m.group(2), m.group(3)
     try:
-        date(y, int(mo or 1), int(d or 1))
+        month = int(mo) if mo else (12 if end else 1)
+        last = calendar.monthrange(y, month)[1] if 1 <= month <= 12 else 0
+        day = int(d) if d else (last if end else 1)
+        found = date(y, month, day)
     except ValueError as err:
         raise CrawlError(f"{name} {text!r} is an impossible date ({err})") from err
     if y < 1700:
         raise CrawlError(f"{name} {text!r} is before any PubMed record")
-    return "/".join(p for p in (f"{y:04d}", mo and f"{int(mo):02d}", d and f"{int(d):02d}") if p)
+    return found
+
+
+def parse_user_date(text: str, *, name: str = "date") -> str:
+    """Validate a user's date and return it in NCBI's slash form, as precise as it was given."""
+    parse_ncbi_date(text, name=name)
+    y, mo, d = _DATE_RE.match(text.strip()).groups()  # type: ignore[union-attr]
+    return "/".join(p for p in (y, mo and f"{int(mo):02d}", d and f"{int(d):02d}") if p)
 
 
 def ncbi_date(d: date) -> str:
     return d.strftime("%Y/%m/%d")
 
 
-def date_from_ncbi(text: str, *, end: bool = False) -> date:
-    """'2020', '2020/05' or '2020/05/17' as a date; `end` picks the last day of the span."""
-    parts = [int(p) for p in text.split("/")]
-    if len(parts) == 1:
-        return date(parts[0], 12, 31) if end else date(parts[0], 1, 1)
-    if len(parts) == 2:
-        if not end:
-            return date(parts[0], parts[1], 1)
-        nxt = date(parts[0] + (parts[1] == 12), parts[1] % 12 + 1, 1)
-        return date.fromordinal(nxt.toordinal() - 1)
-    return date(*parts)
+def window_from_user(mindate: str | None, maxdate: str | None) -> tuple[date | None, date | None]:
+    """The inclusive day range of --mindate/--maxdate: '2020' runs from Jan 1 to Dec 31."""
+    lo = parse_ncbi_date(mindate, name="--mindate") if mindate else None
+    hi = parse_ncbi_date(maxdate, end=True, name="--maxdate") if maxdate else None
+    return lo, hi
 
 
 def split_window(lo: date, hi: date) -> tuple[tuple[date, date], tuple[date, date]] | None:
@@ -159,15 +168,16 @@ class SearchResult:
     webenv: str | None
     query_key: str | None
     errors: dict[str, list[str]] = field(default_factory=dict)
-    warnings: dict[str, list[str]] = field(default_factory=dict)
 
 
 class EutilsAnswerError(Exception):
-    """An <ERROR> inside an answer; `history` says whether a new search can fix it."""
+    """An <ERROR> inside an answer, or an answer that is not the one asked for."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.history = any(h in message.lower() for h in HISTORY_ERRORS)
+
+def is_history_error(message: str) -> bool:
+    """The history set (WebEnv/query_key) is gone: a new search fixes it, a retry does not."""
+    lowered = message.lower()
+    return any(h in lowered for h in HISTORY_ERRORS)
 
 
 def error_text(body: bytes) -> str | None:
@@ -235,12 +245,12 @@ def parse_esearch(body: bytes) -> SearchResult:
         webenv=root.findtext("WebEnv"),
         query_key=root.findtext("QueryKey"),
         errors=_lists("ErrorList"),
-        warnings=_lists("WarningList"),
     )
 
 
-def retry_after_seconds(header: bytes | str | None, default: float = 2.0,
-                        cap: float = 60.0) -> float:
+def retry_after_seconds(
+    header: bytes | str | None, default: float = 2.0, cap: float = 60.0
+) -> float:
     if header is None:
         return default
     if isinstance(header, bytes):

@@ -6,11 +6,11 @@ import asyncio
 import functools
 import logging
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from scrapy.exceptions import DropItem
+from tqdm import tqdm
 
 from crawler.items import FetchedBatch
 from pipeline.store import Store
@@ -38,8 +38,7 @@ class StoreBatchPipeline:
     def __init__(self, crawler: Any):
         self.crawler = crawler
         self.store: Store | None = None
-        self.started = time.monotonic()
-        self.fetched = 0
+        self.bar: tqdm | None = None
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kea-store")
 
     @classmethod
@@ -49,41 +48,41 @@ class StoreBatchPipeline:
     def open_spider(self) -> None:
         plan = self.crawler.spider.plan
         self.store = Store(plan.config.db)
-        self.started = time.monotonic()
 
     def close_spider(self) -> None:
         self.pool.shutdown(wait=True)
         if self.store is not None:
             self.store.close()
-        if self.crawler.spider.plan.config.progress and sys.stderr.isatty():
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.close()
 
     async def process_item(self, item: FetchedBatch) -> FetchedBatch:
         plan = self.crawler.spider.plan
         # One writer thread: batches are stored in order, one transaction each, while the
         # reactor goes on sending requests at NCBI's pace.
         done, total = await asyncio.get_running_loop().run_in_executor(
-            self.pool, functools.partial(self._write, item, plan))
-        self.fetched += len(item.articles)
+            self.pool, functools.partial(self._write, item, plan)
+        )
         if plan.config.progress:
-            self._progress(done, total)
+            self._progress(done, total, len(item.articles))
         return item
 
     def _write(self, item: FetchedBatch, plan: Any) -> tuple[int, int]:
         assert self.store is not None
-        self.store.upsert_batch(item.articles, item.deleted_pmids, run_id=plan.run_id,
-                                is_demo=plan.config.is_demo)
+        self.store.upsert_batch(
+            item.articles, item.deleted_pmids, run_id=plan.run_id, is_demo=plan.config.is_demo
+        )
         return self.store.target_count(plan.run_id)
 
-    def _progress(self, done: int, total: int) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
-        rate = self.fetched / elapsed
-        eta = (total - done) / rate if rate > 0 else 0.0
-        pct = 100.0 * done / total if total else 100.0
-        line = (f"fetched {done}/{total} records ({pct:.0f}%) "
-                f"{rate:.0f} rec/s ETA {eta:.0f}s")
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + line.ljust(70))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+    def _progress(self, done: int, total: int, batch: int) -> None:
+        """One line with count, rate and ETA; a resumed crawl starts from what it had."""
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total,
+                initial=max(0, done - batch),
+                unit="rec",
+                desc="fetched",
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        self.bar.update(done - self.bar.n)

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from scrapy import exceptions as scrapy_exc
+from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -23,6 +24,7 @@ from twisted.web._newclient import ResponseFailed
 
 from crawler.eutils import (
     error_text,
+    is_history_error,
     is_rate_limited,
     looks_complete,
     redact,
@@ -30,6 +32,17 @@ from crawler.eutils import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class _NoGiveUpLine(logging.Filter):
+    """Scrapy logs "Gave up retrying" at ERROR; our FatalEutilsError line says it once, better."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Gave up retrying")
+
+
+retry_log = logging.getLogger(__name__ + ".retry")
+retry_log.addFilter(_NoGiveUpLine())
 
 ROOTS = {"esearch": b"eSearchResult", "efetch": b"PubmedArticleSet", "einfo": b"eInfoResult"}
 NETWORK_ERRORS = (
@@ -73,7 +86,7 @@ class EutilsMiddleware:
 
     def __init__(self, crawler: Any):
         self.crawler = crawler
-        self.backoff = crawler.settings.getfloat("KEA_BACKOFF_BASE", 1.0)
+        self.backoff = crawler.settings.getfloat("KEA_RETRY_BACKOFF_BASE", 1.0)
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> EutilsMiddleware:
@@ -96,24 +109,39 @@ class EutilsMiddleware:
         self._stat(f"requests/{request.meta.get('endpoint', 'other')}")
         return None
 
-    async def _retry(self, request: Request, kind: str, reason: str, limit: int,
-                     wait: float | None = None) -> Request:
-        tries = request.meta.get(f"kea_{kind}", 0) + 1
+    async def _retry(
+        self, request: Request, kind: str, reason: str, limit: int, wait: float | None = None
+    ) -> Request:
+        """A copy of request for Scrapy to send again after a pause, or the one fatal line.
+
+        Each kind of fault counts its own tries (a request may meet a 429 and a 500): the
+        kind's count is handed to get_retry_request as its retry_times.
+        """
+        done = request.meta.get(f"kea_{kind}", 0)
+        request.meta["retry_times"] = done
+        retry = get_retry_request(
+            request,
+            spider=self.crawler.spider,
+            reason=kind,
+            max_retry_times=limit,
+            priority_adjust=100,
+            logger=retry_log,
+            stats_base_key="kea/retries",
+        )
         endpoint = request.meta.get("endpoint", "request")
-        if tries > limit:
+        if retry is None:
             if kind == "unreachable":
                 raise FatalEutilsError(
                     f"E-utilities server unreachable at {self.crawler.settings.get('KEA_EUTILS_URL')}"
                     f" ({reason})"
                 )
             raise FatalEutilsError(f"{endpoint} failed {limit + 1} times in a row: {reason}")
+        tries = retry.meta["retry_times"]
+        retry.meta[f"kea_{kind}"] = tries
         delay = wait if wait is not None else self.backoff * (2 ** (tries - 1))
-        self._stat(f"retries/{kind}")
         log.info("%s: %s; retry %d/%d in %.1fs", endpoint, reason, tries, limit, delay)
         await _sleep(delay)
-        meta = dict(request.meta)
-        meta[f"kea_{kind}"] = tries
-        return request.replace(meta=meta, dont_filter=True, priority=request.priority + 100)
+        return retry
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         body = response.body
@@ -122,40 +150,44 @@ class EutilsMiddleware:
         if is_rate_limited(status, body):
             self._stat("rate_limited")
             wait = retry_after_seconds(response.headers.get(b"Retry-After"))
-            return await self._retry(request, "ratelimit", "rate limit (429)", self.MAX_RATE_LIMITED,
-                                     wait=max(wait, 0.5))
+            return await self._retry(
+                request, "ratelimit", "rate limit (429)", self.MAX_RATE_LIMITED, wait=max(wait, 0.5)
+            )
         msg = error_text(body) if status in (200, 400) else None
         if status == 400 and body.lstrip()[:1] == b"{" and msg and "api key" in msg.lower():
-            raise FatalEutilsError("NCBI rejected the API key (HTTP 400: API key invalid); "
-                                   "check NCBI_API_KEY")
+            raise FatalEutilsError(
+                "NCBI rejected the API key (HTTP 400: API key invalid); check NCBI_API_KEY"
+            )
         if status >= 500 or status == 408:
             return await self._retry(request, "server", f"HTTP {status}", self.MAX_RETRIES)
         if msg is not None:
-            lowered = msg.lower()
-            if any(h in lowered for h in ("unable to obtain query", "cannot retrieve history",
-                                          "invalid webenv")):
+            if is_history_error(msg):
                 request.meta["history_error"] = redact(msg, self._secret)
                 return response  # the spider searches again
             if status == 200 and request.meta.get("kea_errorbody", 0) < self.MAX_ERROR_BODY:
-                return await self._retry(request, "errorbody", f"ERROR answer: {msg[:200]}",
-                                         self.MAX_ERROR_BODY)
-            raise FatalEutilsError(f"{endpoint}: NCBI answered with an error: "
-                                   f"{redact(msg, self._secret)[:300]}")
+                return await self._retry(
+                    request, "errorbody", f"ERROR answer: {msg[:200]}", self.MAX_ERROR_BODY
+                )
+            raise FatalEutilsError(
+                f"{endpoint}: NCBI answered with an error: {redact(msg, self._secret)[:300]}"
+            )
         if status != 200:
             snippet = redact(body[:200].decode("utf-8", "replace"), self._secret)
             raise FatalEutilsError(f"{endpoint}: HTTP {status} from E-utilities: {snippet!r}")
         root = ROOTS.get(endpoint)
         if root is not None and not looks_complete(body, root):
-            return await self._retry(request, "truncated", "truncated or non-XML answer",
-                                     self.MAX_RETRIES)
+            return await self._retry(
+                request, "truncated", "truncated or non-XML answer", self.MAX_RETRIES
+            )
         return response
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | None:
         if isinstance(exception, IgnoreRequest | FatalEutilsError):
             return None
         if isinstance(exception, UNREACHABLE):
-            return await self._retry(request, "unreachable", type(exception).__name__,
-                                     self.MAX_UNREACHABLE)
+            return await self._retry(
+                request, "unreachable", type(exception).__name__, self.MAX_UNREACHABLE
+            )
         if isinstance(exception, NETWORK_ERRORS):
             reason = redact(f"{type(exception).__name__}: {exception}"[:200], self._secret)
             return await self._retry(request, "network", reason, self.MAX_RETRIES)

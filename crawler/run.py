@@ -22,10 +22,12 @@ from crawler.eutils import (
     check_query,
     common_params,
     endpoint,
+    parse_ncbi_date,
     parse_user_date,
     redact,
+    window_from_user,
 )
-from crawler.spiders.pubmed import SearchSpec, window_from_user
+from crawler.spiders.pubmed import SearchSpec
 from crawler.strategy import DEFAULT_QUERY
 from pipeline.errors import CrawlError
 from pipeline.store import Store
@@ -47,8 +49,7 @@ class CrawlConfig:
     email: str | None = None
     progress: bool = True
     is_demo: bool = False
-    timeout: float = 60.0
-    delay: float | None = None  # None: NCBI's pace for the key situation
+    backoff_base: float = 1.0  # seconds before the first retry; doubles on each further one
 
     def __repr__(self) -> str:  # never print the key
         return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.eutils_url!r})"
@@ -75,7 +76,9 @@ class CrawlConfig:
         if self.max_records is not None and self.max_records < 1:
             raise CrawlError(f"--max-records must be positive, not {self.max_records}")
         if not self.eutils_url.startswith(("http://", "https://")):
-            raise CrawlError(f"E-utilities URL {self.eutils_url!r} must start with http:// or https://")
+            raise CrawlError(
+                f"E-utilities URL {self.eutils_url!r} must start with http:// or https://"
+            )
         mindate = parse_user_date(self.mindate, name="--mindate") if self.mindate else None
         maxdate = parse_user_date(self.maxdate, name="--maxdate") if self.maxdate else None
         lo, hi = window_from_user(mindate, maxdate)
@@ -111,27 +114,27 @@ class RunPlan:
         if last is not None and not config.full:
             self.mode = "incremental"
             self.since = watermark(last["started_at"], store.max_date("revised_date"))
-        self.run_id = store.start_run(config.query, config.eutils_url, self.mode,
-                                      is_demo=config.is_demo, since=self.since)
+        self.run_id = store.start_run(
+            config.query, config.eutils_url, self.mode, is_demo=config.is_demo, since=self.since
+        )
 
     def root_searches(self) -> list[SearchSpec]:
         lo, hi = window_from_user(self.config.mindate, self.config.maxdate)
         datetype = "edat" if (lo or hi) else None
         specs = [SearchSpec("all", datetype, lo, hi)]
         if self.mode == "incremental" and self.since:
-            specs.append(SearchSpec("revised", "mdat", date.fromisoformat(self.since),
-                                    date.today()))
+            specs.append(SearchSpec("revised", "mdat", parse_ncbi_date(self.since), date.today()))
         return specs
 
     def record_targets(self, by_role: dict[str, list[str]]) -> None:
         """Decide once per run which PMIDs to fetch; a resumed run keeps its decision."""
         if self.targets_ready:
             return
-        all_ids = _dedupe(by_role.get("all", []))
+        all_ids = list(dict.fromkeys(by_role.get("all", [])))
         if self.mode == "incremental":
             stored = self.store.stored_pmids()
             ids = [p for p in all_ids if int(p) not in stored]
-            ids = _dedupe(ids + by_role.get("revised", []))
+            ids = list(dict.fromkeys(ids + by_role.get("revised", [])))
         else:
             ids = all_ids
         if self.config.max_records is not None:
@@ -146,8 +149,10 @@ class RunPlan:
         done, total = self.store.target_count(self.run_id)
         if self.config.progress:
             what = "resuming: " if self.resumed else ""
-            print(f"{what}{total - done} of {total} records to fetch ({self.mode} crawl)",
-                  file=sys.stderr)
+            print(
+                f"{what}{total - done} of {total} records to fetch ({self.mode} crawl)",
+                file=sys.stderr,
+            )
 
 
 def watermark(last_started: float, max_revised: str | None) -> str:
@@ -159,20 +164,10 @@ def watermark(last_started: float, max_revised: str | None) -> str:
     day = datetime.fromtimestamp(last_started).date()
     if max_revised:
         try:
-            day = min(day, date.fromisoformat(max_revised[:10]))
-        except ValueError:
+            day = min(day, parse_ncbi_date(max_revised[:10]))
+        except CrawlError:
             pass
     return day.isoformat()
-
-
-def _dedupe(ids: list[str]) -> list[str]:
-    seen: set[str] = set()
-    out = []
-    for p in ids:
-        if p not in seen:
-            seen.add(p)
-            out.append(p)
-    return out
 
 
 @dataclass
@@ -220,8 +215,11 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
     """None when the server answers at all; otherwise why it cannot be reached."""
     from urllib.parse import urlencode
 
-    url = endpoint(eutils_url, "einfo") + "?" + urlencode(
-        {"db": "pubmed", **common_params(email=email, api_key=None)})
+    url = (
+        endpoint(eutils_url, "einfo")
+        + "?"
+        + urlencode({"db": "pubmed", **common_params(email=email, api_key=None)})
+    )
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
             resp.read(64)
@@ -233,45 +231,42 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
         return str(reason) or type(err).__name__
 
 
-def run_crawl(config: CrawlConfig, *, offline_fallback: bool = False) -> CrawlSummary:
-    """Crawl into the store; with offline_fallback, use the demo stand-in when NCBI is away."""
+def run_crawl(config: CrawlConfig) -> CrawlSummary:
+    """Crawl config.eutils_url into the store; the caller decides which server that is."""
     store = Store(config.db)  # fails early, with the path, if it is not writable
-    server = None
     try:
-        if offline_fallback and not config.is_demo:
-            why = probe(config.eutils_url, email=config.email)
-            if why is not None:
-                real = store.conn.execute(
-                    "SELECT COUNT(*) FROM articles WHERE is_demo=0").fetchone()[0]
-                if real:
-                    print(f"E-utilities unreachable at {config.eutils_url} ({why}); keeping the "
-                          f"{real} records already stored", file=sys.stderr)
-                    return _summary_of_last(store, config)
-                from crawler.standin.demo import demo_records
-                from crawler.standin.server import StandinServer
-
-                server = StandinServer(demo_records())
-                server.start()
-                print(f"NCBI E-utilities unreachable at {config.eutils_url} ({why}); continuing "
-                      f"offline with the built-in stand-in and its DEMO records", file=sys.stderr)
-                config = replace(config, eutils_url=server.url, is_demo=True, api_key=None)
         if config.email is None and not config.is_demo:
-            print("warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
-                  file=sys.stderr)
+            print(
+                "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
+                file=sys.stderr,
+            )
         return _crawl(config, store)
     finally:
-        if server is not None:
-            server.stop()
         store.close()
 
 
-def _summary_of_last(store: Store, config: CrawlConfig) -> CrawlSummary:
-    runs = store.runs(limit=1)
-    r = runs[0] if runs else None
-    return CrawlSummary(
-        run_id=int(r["id"]) if r else 0, mode=r["mode"] if r else "-", status="skipped",
-        total=0, fetched=0, new=0, updated=0, deleted=0, missing=0, requests=0, seconds=0.0,
-        stored=store.count(), resumed=False, is_demo=False, warnings=[])
+def kept_summary(db: str) -> CrawlSummary:
+    """The outcome of a crawl that was skipped: nothing fetched, the store as it is."""
+    with Store(db) as store:
+        runs = store.runs(limit=1)
+        r = runs[0] if runs else None
+        return CrawlSummary(
+            run_id=int(r["id"]) if r else 0,
+            mode=r["mode"] if r else "-",
+            status="skipped",
+            total=0,
+            fetched=0,
+            new=0,
+            updated=0,
+            deleted=0,
+            missing=0,
+            requests=0,
+            seconds=0.0,
+            stored=store.count(),
+            resumed=False,
+            is_demo=False,
+            warnings=[],
+        )
 
 
 def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
@@ -283,11 +278,9 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     plan = RunPlan(config, store)
     if config.is_demo:
         store.set_meta("demo", "1")
-    settings = scrapy_settings(api_key=bool(config.api_key), timeout=config.timeout,
-                               delay=config.delay)
+    settings = scrapy_settings(api_key=bool(config.api_key), backoff_base=config.backoff_base)
     settings["KEA_API_KEY"] = config.api_key
     settings["KEA_EUTILS_URL"] = config.eutils_url
-    settings["KEA_BACKOFF_BASE"] = float(os.environ.get("KEA_BACKOFF_BASE", "1.0"))
     process = CrawlerProcess(settings)
     if config.api_key:
         for h in logging.getLogger().handlers:
@@ -313,18 +306,32 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         store.update_run(plan.run_id, status="running", error=f"stopped: {reason}")
         raise CrawlError(f"crawl stopped ({reason}); run the same command again to resume")
     pending = plan.pending()
-    store.update_run(plan.run_id, status="completed", finished_at=time.time(),
-                     missing=len(pending) + getattr(spider, "truncated_windows", 0))
+    store.update_run(
+        plan.run_id,
+        status="completed",
+        finished_at=time.time(),
+        missing=len(pending) + getattr(spider, "truncated_windows", 0),
+    )
     if not config.is_demo:
         _drop_demo(store)
     store.set_meta("query", config.query)
     store.analyze()
     row = store.conn.execute("SELECT * FROM crawl_runs WHERE id=?", (plan.run_id,)).fetchone()
     return CrawlSummary(
-        run_id=plan.run_id, mode=plan.mode, status="completed", total=row["total"] or 0,
-        fetched=row["fetched"], new=row["new"], updated=row["updated"], deleted=row["deleted"],
-        missing=row["missing"], requests=row["requests"], seconds=seconds,
-        stored=store.count(), resumed=plan.resumed, is_demo=config.is_demo,
+        run_id=plan.run_id,
+        mode=plan.mode,
+        status="completed",
+        total=row["total"] or 0,
+        fetched=row["fetched"],
+        new=row["new"],
+        updated=row["updated"],
+        deleted=row["deleted"],
+        missing=row["missing"],
+        requests=row["requests"],
+        seconds=seconds,
+        stored=store.count(),
+        resumed=plan.resumed,
+        is_demo=config.is_demo,
         warnings=list(getattr(spider, "warnings", [])),
     )
 

@@ -11,8 +11,12 @@ DELAY_NO_KEY = 0.37
 DELAY_WITH_KEY = 0.12  # 8.3 req/s: a margin for network jitter under the hard 10/s cap
 
 
-def scrapy_settings(*, api_key: bool, timeout: float = 60.0, log_level: str = "WARNING",
-                    delay: float | None = None) -> dict[str, Any]:
+DOWNLOAD_TIMEOUT = 60.0  # an efetch of 500 records can take NCBI half a minute
+
+
+def scrapy_settings(
+    *, api_key: bool, backoff_base: float = 1.0, log_level: str = "WARNING"
+) -> dict[str, Any]:
     return {
         "BOT_NAME": "kea",
         "USER_AGENT": "kea/0.1 (Ketamine Evidence Atlas; +https://pubmed.ncbi.nlm.nih.gov/)",
@@ -20,15 +24,20 @@ def scrapy_settings(*, api_key: bool, timeout: float = 60.0, log_level: str = "W
         # -- politeness -----------------------------------------------------------
         "CONCURRENT_REQUESTS": 1,  # one request in flight, ever
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        "DOWNLOAD_DELAY": delay if delay is not None else (
-            DELAY_WITH_KEY if api_key else DELAY_NO_KEY),
+        "DOWNLOAD_DELAY": DELAY_WITH_KEY if api_key else DELAY_NO_KEY,
         "DOWNLOAD_DELAY_JITTER": 0,  # Scrapy's default ±50 % would break the hard cap
         "AUTOTHROTTLE_ENABLED": False,  # it does not know a hard req/s cap
         # -- retries: our EutilsMiddleware owns them (Retry-After, back-off, truncation,
-        #    errors inside 200 answers); Scrapy's own RetryMiddleware would double them.
+        #    errors inside 200 answers) and build each retry with Scrapy's get_retry_request;
+        #    Scrapy's own RetryMiddleware would double them.
         "RETRY_ENABLED": False,
-        "DOWNLOAD_TIMEOUT": timeout,
+        "KEA_RETRY_BACKOFF_BASE": backoff_base,  # 1, 2, 4, 8, 16 s with the default
+        "DOWNLOAD_TIMEOUT": DOWNLOAD_TIMEOUT,
         "DOWNLOAD_FAIL_ON_DATALOSS": True,  # a cut transfer is an error, never a short batch
+        "DOWNLOAD_HANDLERS": {  # no unpaced resend after a dropped connection (handlers.py)
+            "http": "crawler.handlers.PoliteHTTP11DownloadHandler",
+            "https": "crawler.handlers.PoliteHTTP11DownloadHandler",
+        },
         "DOWNLOADER_MIDDLEWARES": {
             "crawler.middlewares.EutilsMiddleware": 560,
         },

@@ -181,7 +181,12 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
         maxdate=args.maxdate,
         progress=not args.quiet,
     )
-    summary = run_crawl(cfg, offline_fallback=args.offline_fallback)
+    if args.offline_fallback:
+        from kea.offline import crawl_or_demo
+
+        summary = crawl_or_demo(cfg)
+    else:
+        summary = run_crawl(cfg)
     print(summary.one_line())
     return 0
 

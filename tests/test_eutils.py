@@ -11,14 +11,15 @@ from crawler.eutils import (
     EutilsAnswerError,
     check_query,
     common_params,
-    date_from_ncbi,
     efetch_history_params,
     efetch_ids_params,
     error_text,
     esearch_params,
+    is_history_error,
     is_rate_limited,
     looks_complete,
     parse_esearch,
+    parse_ncbi_date,
     parse_user_date,
     plan_history_pages,
     redact,
@@ -57,12 +58,12 @@ def test_parse_esearch_no_match_keeps_error_list(samples_dir: Path) -> None:
     res = parse_esearch(entrez(samples_dir, "esearch8.xml"))
     assert res.count == 0 and res.ids == []
     assert res.errors.get("PhraseNotFound")
-    assert res.warnings.get("OutputMessage")
 
 
 def test_parse_esearch_partial_miss_with_count(samples_dir: Path) -> None:
-    body = (samples_dir / "hawc" / "extracted" /
-            "TestPubMedSearch.test_complex_query.01.esearch.xml").read_bytes()
+    body = (
+        samples_dir / "hawc" / "extracted" / "TestPubMedSearch.test_complex_query.01.esearch.xml"
+    ).read_bytes()
     res = parse_esearch(body)
     assert res.count > 0 and res.errors.get("PhraseNotFound")
 
@@ -89,13 +90,15 @@ def test_truncated_answer_is_detected(samples_dir: Path) -> None:
 
 
 def test_history_errors_are_recognised() -> None:
-    body = (b"<eFetchResult><ERROR>Cannot retrieve history data: OUT OF RANGE. Parameter "
-            b"retstart=1 + 1 is greater than number of records available in history."
-            b"</ERROR></eFetchResult>")
-    err = EutilsAnswerError(error_text(body) or "")
-    assert err.history
-    assert EutilsAnswerError("Unable to obtain query #1").history
-    assert not EutilsAnswerError("Invalid db name specified: nothing").history
+    body = (
+        b"<eFetchResult><ERROR>Cannot retrieve history data: OUT OF RANGE. Parameter "
+        b"retstart=1 + 1 is greater than number of records available in history."
+        b"</ERROR></eFetchResult>"
+    )
+    assert is_history_error(error_text(body) or "")
+    assert is_history_error("Unable to obtain query #1")
+    assert is_history_error("Invalid WebEnv")
+    assert not is_history_error("Invalid db name specified: nothing")
 
 
 def test_rate_limit_body_even_with_status_200() -> None:
@@ -107,8 +110,10 @@ def test_rate_limit_body_even_with_status_200() -> None:
 
 
 def test_json_error_with_raw_newline() -> None:
-    body = (b'{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"ERROR":"Search '
-            b"Backend failed: Exception:\n'retstart' cannot be larger than 9998.\"}}")
+    body = (
+        b'{"header":{"type":"esearch","version":"0.3"},"esearchresult":{"ERROR":"Search '
+        b"Backend failed: Exception:\n'retstart' cannot be larger than 9998.\"}}"
+    )
     assert "9998" in (error_text(body) or "")
 
 
@@ -135,8 +140,12 @@ def test_request_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("2020", "2020"), ("2020/5", "2020/05"), ("2020-05-17", "2020/05/17"),
-     ("2024/02/29", "2024/02/29")],
+    [
+        ("2020", "2020"),
+        ("2020/5", "2020/05"),
+        ("2020-05-17", "2020/05/17"),
+        ("2024/02/29", "2024/02/29"),
+    ],
 )
 def test_user_dates(text: str, expected: str) -> None:
     assert parse_user_date(text) == expected
@@ -153,8 +162,8 @@ def test_date_windows_split_without_gap_or_overlap() -> None:
     (a, b), (c, d) = split_window(lo, hi)
     assert a == lo and d == hi and (c - b).days == 1
     assert split_window(lo, lo) is None
-    assert date_from_ncbi("2020/02", end=True) == date(2020, 2, 29)
-    assert date_from_ncbi("2020") == date(2020, 1, 1)
+    assert parse_ncbi_date("2020/02", end=True) == date(2020, 2, 29)
+    assert parse_ncbi_date("2020") == date(2020, 1, 1)
 
 
 @pytest.mark.parametrize(
@@ -167,8 +176,16 @@ def test_malformed_queries(query: str) -> None:
 
 def test_default_query_is_well_formed() -> None:
     assert check_query(DEFAULT_QUERY)
-    for word in ("esketamine", "arketamine", "spravato", "ptsd", "bipolar", "suicid",
-                 "obsessive", "panic"):
+    for word in (
+        "esketamine",
+        "arketamine",
+        "spravato",
+        "ptsd",
+        "bipolar",
+        "suicid",
+        "obsessive",
+        "panic",
+    ):
         assert word in DEFAULT_QUERY.lower()
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import CloseSpider, DontCloseSpider
+from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.http import FormRequest, Request, Response
 
 from crawler.eutils import (
@@ -26,7 +26,6 @@ from crawler.eutils import (
     EutilsAnswerError,
     chunks,
     common_params,
-    date_from_ncbi,
     efetch_history_params,
     efetch_ids_params,
     endpoint,
@@ -166,7 +165,8 @@ class PubmedSpider(scrapy.Spider):
                 self.truncated_windows = max(self.truncated_windows, res.count - len(res.ids))
                 self.warnings.append(
                     f"the server ignores date windows; only the first {len(res.ids)} of "
-                    f"{res.count} records can be listed")
+                    f"{res.count} records can be listed"
+                )
         halves = None
         if res.count > len(res.ids) and res.count > ESEARCH_MAX and not self.windows_ignored:
             halves = _weighted_split(state.spec.lo or EARLIEST, state.spec.hi or date.today())
@@ -174,12 +174,17 @@ class PubmedSpider(scrapy.Spider):
                 self.truncated_windows += res.count - len(res.ids)
                 self.warnings.append(
                     f"{res.count} records share the single day {state.spec.lo}; PubMed lists "
-                    f"only {len(res.ids)} of them, the rest are not reachable by esearch")
+                    f"only {len(res.ids)} of them, the rest are not reachable by esearch"
+                )
         if halves is not None:
             yield from self._split(state, res.count, halves)
         else:
             state.ids, state.webenv, state.query_key, state.count = (
-                res.ids, res.webenv, res.query_key, res.count)
+                res.ids,
+                res.webenv,
+                res.query_key,
+                res.count,
+            )
             if key not in self.leaf_order:
                 self.leaf_order.append(key)
             if self.fetch_planned:
@@ -187,8 +192,9 @@ class PubmedSpider(scrapy.Spider):
         if self.outstanding == 0 and not self.fetch_planned:
             yield from self.plan_fetches()
 
-    def _split(self, state: SearchState, count: int,
-               halves: tuple[tuple[date, date], tuple[date, date]]) -> Iterator[Any]:
+    def _split(
+        self, state: SearchState, count: int, halves: tuple[tuple[date, date], tuple[date, date]]
+    ) -> Iterator[Any]:
         s = state.spec
         log.info("search %s counts %d > %d: splitting by date", s.key, count, ESEARCH_MAX)
         siblings: list[int] = []
@@ -224,8 +230,9 @@ class PubmedSpider(scrapy.Spider):
         yield from self._history_requests(state, pending, by_id)
         yield from self._id_requests(by_id)
 
-    def _history_requests(self, st: SearchState, pending: set[str],
-                          by_id: list[str]) -> Iterator[Any]:
+    def _history_requests(
+        self, st: SearchState, pending: set[str], by_id: list[str]
+    ) -> Iterator[Any]:
         if not pending:
             return
         if not st.webenv or not st.query_key or st.researches >= MAX_RESEARCH:
@@ -255,7 +262,8 @@ class PubmedSpider(scrapy.Spider):
         try:
             # parsed off the reactor thread, so the next request leaves on time meanwhile
             batch = await asyncio.get_running_loop().run_in_executor(
-                self.parse_pool, parse_efetch, response.body)
+                self.parse_pool, parse_efetch, response.body
+            )
         except ParseError as err:
             tries = response.meta.get("kea_parse", 0) + 1
             if tries > MAX_PARSE_RETRIES:
@@ -303,13 +311,14 @@ class PubmedSpider(scrapy.Spider):
             self._fatal(str(exc))
         if isinstance(exc, CloseSpider):
             raise exc
+        if isinstance(exc, IgnoreRequest):  # planned against a replaced history set: not lost
+            return
         request = getattr(failure, "request", None)
         what = request.meta.get("endpoint") if request is not None else None
         if what == "esearch":
             self._fatal(f"esearch failed: {type(exc).__name__}: {str(exc)[:200]}")
         # a lost efetch page: its records stay pending and the by-id pass asks again
-        log.warning("efetch failed (%s); its records will be asked for by id",
-                    type(exc).__name__)
+        log.warning("efetch failed (%s); its records will be asked for by id", type(exc).__name__)
 
     def _fatal(self, message: str) -> None:
         if self.fatal_error is None:
@@ -324,9 +333,3 @@ def _weighted_split(lo: date, hi: date) -> tuple[tuple[date, date], tuple[date, 
         mid = lo + timedelta(days=int(span * 0.8))
         return (lo, mid), (mid + timedelta(days=1), hi)
     return split_window(lo, hi)
-
-
-def window_from_user(mindate: str | None, maxdate: str | None) -> tuple[date | None, date | None]:
-    lo = date_from_ncbi(mindate) if mindate else None
-    hi = date_from_ncbi(maxdate, end=True) if maxdate else None
-    return lo, hi

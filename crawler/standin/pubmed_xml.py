@@ -30,7 +30,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from xml.sax.saxutils import escape, quoteattr
+
+from lxml import etree
+from lxml.builder import E
 
 __all__ = ["DOCTYPE", "article_xml", "efetch_document", "split_author", "split_mesh_term"]
 
@@ -62,17 +64,25 @@ _CATEGORIES = {
 _MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _x(text: object) -> str:
-    """XML-escape element text (&, <, >)."""
-    return escape(str(text))
+Node = etree._Element
 
 
-def _el(tag: str, text: object | None, **attrs: str) -> str:
-    """One text element, or "" when there is no value."""
+def _el(tag: str, text: object | None, **attrs: str) -> Node | None:
+    """One text element, or None when there is no value (lxml escapes text and attributes)."""
     if text is None:
-        return ""
-    attr = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
-    return f"<{tag}{attr}>{_x(text)}</{tag}>"
+        return None
+    return E(tag, str(text), **attrs)
+
+
+def _make(tag: str, *children: Node | None, **attrs: str) -> Node:
+    """An element of the children that exist, in the order given (the DTD's)."""
+    return E(tag, *(c for c in children if c is not None), **attrs)
+
+
+def _list(tag: str, children: Iterable[Node | None], **attrs: str) -> Node | None:
+    """A list element, left out when it would be empty."""
+    kids = [c for c in children if c is not None]
+    return E(tag, *kids, **attrs) if kids else None
 
 
 def _is_initials(token: str) -> bool:
@@ -101,28 +111,24 @@ def split_mesh_term(term: str) -> tuple[str, bool, str | None, bool]:
     return match["d"], bool(match["dm"]), match["q"], bool(match["qm"])
 
 
-def _author_xml(name: str) -> str:
+def _author_xml(name: str) -> Node:
     parts = split_author(name)
-    inner = "".join(_el(tag, value) for tag, value in parts.items())
-    return f'<Author ValidYN="Y">{inner}</Author>'
+    return _make("Author", *(_el(tag, value) for tag, value in parts.items()), ValidYN="Y")
 
 
-def _abstract_xml(abstract: str | None) -> str:
+def _abstract_xml(abstract: str | None) -> Node | None:
     if not abstract:
-        return ""
+        return None
     paras = []
     for para in abstract.split("\n"):
         match = _LABEL_RE.match(para)
         if match:
             label, text = match.groups()
             category = _CATEGORIES.get(label.upper(), "UNASSIGNED")
-            paras.append(
-                f"<AbstractText Label={quoteattr(label)} NlmCategory={quoteattr(category)}>"
-                f"{_x(text)}</AbstractText>"
-            )
+            paras.append(E.AbstractText(text, Label=label, NlmCategory=category))
         else:
-            paras.append(f"<AbstractText>{_x(para)}</AbstractText>")
-    return f"<Abstract>{''.join(paras)}</Abstract>"
+            paras.append(E.AbstractText(para))
+    return E.Abstract(*paras)
 
 
 def _date_parts(iso: str | None) -> tuple[str, str, str] | None:
@@ -132,36 +138,40 @@ def _date_parts(iso: str | None) -> tuple[str, str, str] | None:
     return year, month, day
 
 
-def _ymd_xml(tag: str, iso: str | None, **attrs: str) -> str:
+def _ymd_xml(tag: str, iso: str | None, **attrs: str) -> Node | None:
     parts = _date_parts(iso)
     if parts is None:
-        return ""
+        return None
     year, month, day = parts
-    attr = "".join(f" {k}={quoteattr(v)}" for k, v in attrs.items())
-    return f"<{tag}{attr}><Year>{year}</Year><Month>{month}</Month><Day>{day}</Day></{tag}>"
+    return E(tag, E.Year(year), E.Month(month), E.Day(day), **attrs)
 
 
-def _pub_date_xml(rec: Mapping[str, Any]) -> str:
+def _pub_date_xml(rec: Mapping[str, Any]) -> Node:
     if rec.get("medline_date"):
-        return f"<PubDate>{_el('MedlineDate', rec['medline_date'])}</PubDate>"
+        return E.PubDate(E.MedlineDate(str(rec["medline_date"])))
     if rec.get("year") is None:
-        return "<PubDate><MedlineDate/></PubDate>"  # DTD requires a PubDate; the record has none
-    inner = _el("Year", rec["year"])
+        return E.PubDate(E.MedlineDate())  # DTD requires a PubDate; the record has none
+    month = day = None
     if rec.get("month"):
-        inner += _el("Month", _MONTH_ABBR[int(rec["month"]) - 1])
-        inner += _el("Day", f"{int(rec['day']):02d}" if rec.get("day") else None)
-    return f"<PubDate>{inner}</PubDate>"
+        month = E.Month(_MONTH_ABBR[int(rec["month"]) - 1])
+        day = _el("Day", f"{int(rec['day']):02d}" if rec.get("day") else None)
+    return _make("PubDate", _el("Year", rec["year"]), month, day)
 
 
-def _journal_xml(rec: Mapping[str, Any]) -> str:
-    issn = _el("ISSN", rec.get("issn"), IssnType="Electronic")
-    issue = (
-        f'<JournalIssue CitedMedium="Internet">{_el("Volume", rec.get("volume"))}'
-        f"{_el('Issue', rec.get('issue'))}{_pub_date_xml(rec)}</JournalIssue>"
+def _journal_xml(rec: Mapping[str, Any]) -> Node:
+    issue = _make(
+        "JournalIssue",
+        _el("Volume", rec.get("volume")),
+        _el("Issue", rec.get("issue")),
+        _pub_date_xml(rec),
+        CitedMedium="Internet",
     )
-    return (
-        f"<Journal>{issn}{issue}{_el('Title', rec.get('journal'))}"
-        f"{_el('ISOAbbreviation', rec.get('journal_iso'))}</Journal>"
+    return _make(
+        "Journal",
+        _el("ISSN", rec.get("issn"), IssnType="Electronic"),
+        issue,
+        _el("Title", rec.get("journal")),
+        _el("ISOAbbreviation", rec.get("journal_iso")),
     )
 
 
@@ -174,53 +184,53 @@ def _publication_types(rec: Mapping[str, Any]) -> list[str]:
     return types
 
 
-def _article_body_xml(rec: Mapping[str, Any]) -> str:
+def _article_body_xml(rec: Mapping[str, Any]) -> Node:
     """<Article> in DTD order: Journal, ArticleTitle, Pagination/ELocationID, Abstract, ..."""
-    pagination = f"<Pagination>{_el('MedlinePgn', rec.get('pages'))}</Pagination>"
-    if not rec.get("pages") and rec.get("doi"):
-        pagination = ""
-    elif not rec.get("pages"):
-        pagination = "<Pagination><MedlinePgn/></Pagination>"
-    eloc = _el("ELocationID", rec.get("doi"), EIdType="doi", ValidYN="Y")
-    authors = rec.get("authors") or []
-    author_list = (
-        f'<AuthorList CompleteYN="Y">{"".join(_author_xml(a) for a in authors)}</AuthorList>'
-        if authors
-        else ""
-    )
-    types = _publication_types(rec)
-    type_list = (
-        f"<PublicationTypeList>{''.join(_el('PublicationType', t, UI='') for t in types)}"
-        "</PublicationTypeList>"
-        if types
-        else ""
-    )
-    return (
-        f'<Article PubModel="Print-Electronic">{_journal_xml(rec)}'
-        f"<ArticleTitle>{_x(rec.get('title') or '')}</ArticleTitle>{pagination}{eloc}"
-        f"{_abstract_xml(rec.get('abstract'))}{author_list}"
-        f"{_el('Language', rec.get('language') or 'eng')}{type_list}</Article>"
+    if rec.get("pages"):
+        pagination = E.Pagination(E.MedlinePgn(str(rec["pages"])))
+    elif rec.get("doi"):
+        pagination = None
+    else:
+        pagination = E.Pagination(E.MedlinePgn())
+    return _make(
+        "Article",
+        _journal_xml(rec),
+        E.ArticleTitle(str(rec.get("title") or "")),
+        pagination,
+        _el("ELocationID", rec.get("doi"), EIdType="doi", ValidYN="Y"),
+        _abstract_xml(rec.get("abstract")),
+        _list("AuthorList", (_author_xml(a) for a in rec.get("authors") or []), CompleteYN="Y"),
+        E.Language(str(rec.get("language") or "eng")),
+        _list(
+            "PublicationTypeList",
+            (_el("PublicationType", t, UI="") for t in _publication_types(rec)),
+        ),
+        PubModel="Print-Electronic",
     )
 
 
-def _comments_xml(rec: Mapping[str, Any]) -> str:
+def _comments_xml(rec: Mapping[str, Any]) -> Node | None:
     items = []
     if rec.get("retracted"):
         for pmid in rec.get("retraction_in") or [None]:
             items.append(("RetractionIn", "Retraction notice", pmid))
     for pmid in rec.get("retraction_of") or []:
         items.append(("RetractionOf", "Retracted article", pmid))
-    if not items:
-        return ""
-    body = "".join(
-        f"<CommentsCorrections RefType={quoteattr(ref)}>{_el('RefSource', source)}"
-        f"{_el('PMID', pmid, Version='1')}</CommentsCorrections>"
-        for ref, source, pmid in items
+    return _list(
+        "CommentsCorrectionsList",
+        (
+            _make(
+                "CommentsCorrections",
+                E.RefSource(source),
+                _el("PMID", pmid, Version="1"),
+                RefType=ref,
+            )
+            for ref, source, pmid in items
+        ),
     )
-    return f"<CommentsCorrectionsList>{body}</CommentsCorrectionsList>"
 
 
-def _mesh_xml(terms: Iterable[str]) -> str:
+def _mesh_xml(terms: Iterable[str]) -> Node | None:
     """Group 'D / q' lines into one MeshHeading per descriptor, in first-seen order."""
     headings: dict[str, list[Any]] = {}
     for term in terms:
@@ -229,66 +239,76 @@ def _mesh_xml(terms: Iterable[str]) -> str:
         heading[0] = heading[0] or major
         if qual is not None:
             heading[1].append((qual, qual_major))
-    if not headings:
-        return ""
-    out = []
-    for desc, (major, quals) in headings.items():
-        q_xml = "".join(
-            _el("QualifierName", q, UI="", MajorTopicYN="Y" if qm else "N") for q, qm in quals
-        )
-        d_xml = _el("DescriptorName", desc, UI="", MajorTopicYN="Y" if major else "N")
-        out.append(f"<MeshHeading>{d_xml}{q_xml}</MeshHeading>")
-    return f"<MeshHeadingList>{''.join(out)}</MeshHeadingList>"
+    return _list(
+        "MeshHeadingList",
+        (
+            E.MeshHeading(
+                E.DescriptorName(desc, UI="", MajorTopicYN="Y" if major else "N"),
+                *(E.QualifierName(q, UI="", MajorTopicYN="Y" if qm else "N") for q, qm in quals),
+            )
+            for desc, (major, quals) in headings.items()
+        ),
+    )
 
 
-def _keywords_xml(keywords: Iterable[str]) -> str:
-    kws = "".join(_el("Keyword", k, MajorTopicYN="N") for k in keywords)
-    return f'<KeywordList Owner="NOTNLM">{kws}</KeywordList>' if kws else ""
+def _keywords_xml(keywords: Iterable[str]) -> Node | None:
+    return _list(
+        "KeywordList", (_el("Keyword", k, MajorTopicYN="N") for k in keywords), Owner="NOTNLM"
+    )
 
 
-def _citation_xml(rec: Mapping[str, Any]) -> str:
+def _citation_xml(rec: Mapping[str, Any]) -> Node:
     status = rec.get("status") or ("MEDLINE" if rec.get("mesh_terms") else "PubMed-not-MEDLINE")
     journal_ta = rec.get("journal_iso") or rec.get("journal")
-    return (
-        f'<MedlineCitation Status={quoteattr(status)} Owner="NLM">'
-        f"{_el('PMID', rec['pmid'], Version=str(rec.get('version') or 1))}"
-        f"{_ymd_xml('DateCompleted', rec.get('completed_date'))}"
-        f"{_ymd_xml('DateRevised', rec.get('revised_date'))}"
-        f"{_article_body_xml(rec)}"
-        f"<MedlineJournalInfo><MedlineTA>{_x(journal_ta or '')}</MedlineTA></MedlineJournalInfo>"
-        f"{_comments_xml(rec)}{_mesh_xml(rec.get('mesh_terms') or [])}"
-        f"{_keywords_xml(rec.get('keywords') or [])}</MedlineCitation>"
+    return _make(
+        "MedlineCitation",
+        _el("PMID", rec["pmid"], Version=str(rec.get("version") or 1)),
+        _ymd_xml("DateCompleted", rec.get("completed_date")),
+        _ymd_xml("DateRevised", rec.get("revised_date")),
+        _article_body_xml(rec),
+        E.MedlineJournalInfo(E.MedlineTA(str(journal_ta or ""))),
+        _comments_xml(rec),
+        _mesh_xml(rec.get("mesh_terms") or []),
+        _keywords_xml(rec.get("keywords") or []),
+        Status=status,
+        Owner="NLM",
     )
 
 
-def _pubmed_data_xml(rec: Mapping[str, Any]) -> str:
-    history = _ymd_xml("PubMedPubDate", rec.get("entrez_date"), PubStatus="entrez")
-    history = f"<History>{history}</History>" if history else ""
-    ids = _el("ArticleId", rec["pmid"], IdType="pubmed")
-    ids += _el("ArticleId", rec.get("doi"), IdType="doi")
-    ids += _el("ArticleId", rec.get("pmcid"), IdType="pmc")
-    return (
-        f"<PubmedData>{history}<PublicationStatus>ppublish</PublicationStatus>"
-        f"<ArticleIdList>{ids}</ArticleIdList></PubmedData>"
+def _pubmed_data_xml(rec: Mapping[str, Any]) -> Node:
+    history = _list(
+        "History", [_ymd_xml("PubMedPubDate", rec.get("entrez_date"), PubStatus="entrez")]
     )
+    ids = _make(
+        "ArticleIdList",
+        _el("ArticleId", rec["pmid"], IdType="pubmed"),
+        _el("ArticleId", rec.get("doi"), IdType="doi"),
+        _el("ArticleId", rec.get("pmcid"), IdType="pmc"),
+    )
+    return _make("PubmedData", history, E.PublicationStatus("ppublish"), ids)
 
 
 def article_xml(rec: Mapping[str, Any]) -> str:
     """One ``<PubmedArticle>`` element for a corpus-shaped record (keys: module docstring)."""
     if not rec.get("pmid"):
         raise ValueError("a record needs a pmid to be rendered as PubMed XML")
-    return f"<PubmedArticle>{_citation_xml(rec)}{_pubmed_data_xml(rec)}</PubmedArticle>"
+    article = E.PubmedArticle(_citation_xml(rec), _pubmed_data_xml(rec))
+    return etree.tostring(article, encoding="unicode")
 
 
 def efetch_document(article_xmls: Iterable[str], deleted: Iterable[str] = ()) -> bytes:
-    """A whole efetch answer: XML declaration, 2025 DOCTYPE, records, optional DeleteCitation."""
+    """A whole efetch answer: XML declaration, 2025 DOCTYPE, records, optional DeleteCitation.
+
+    The records come rendered (the stand-in renders each once and serves it on every page),
+    so the envelope around them is written as text; every element in it is built by lxml.
+    """
     parts = ['<?xml version="1.0" ?>\n', DOCTYPE, "\n<PubmedArticleSet>\n"]
     for xml in article_xmls:
         parts.append(xml)
         parts.append("\n")
     deleted_pmids = [str(p) for p in deleted]
     if deleted_pmids:
-        pmids = "".join(_el("PMID", p, Version="1") for p in deleted_pmids)
-        parts.append(f"<DeleteCitation>{pmids}</DeleteCitation>\n")
+        gone = E.DeleteCitation(*(E.PMID(p, Version="1") for p in deleted_pmids))
+        parts.append(etree.tostring(gone, encoding="unicode") + "\n")
     parts.append("</PubmedArticleSet>\n")
     return "".join(parts).encode("utf-8")

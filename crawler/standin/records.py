@@ -64,20 +64,6 @@ class StandinRecord:
         return self._xml
 
 
-def record_from_fields(fields: dict) -> StandinRecord:
-    """Wrap an article_xml dict; dates come from entrez_date/revised_date/year-month-day.
-
-    Lets tests serve corpus-shaped dicts without spelling the three dates twice.
-    """
-    entrez = _iso(fields.get("entrez_date")) or date(int(fields["year"]), 1, 1)
-    revised = _iso(fields.get("revised_date")) or entrez
-    pub = date(
-        int(fields["year"]), _month_number(fields.get("month")) or 1, int(fields.get("day") or 1)
-    )
-    full = {**fields, "entrez_date": entrez.isoformat(), "revised_date": revised.isoformat()}
-    return StandinRecord(str(fields["pmid"]), entrez, revised, pub, full)
-
-
 def revise_record(rec: StandinRecord, modified: date, *, note: str = "revised") -> StandinRecord:
     """A copy with a newer modified date and visibly changed title/abstract (incremental tests)."""
     fields = dict(rec.fields)
@@ -166,24 +152,3 @@ def _synthetic_one(
         "retracted": False,
     }
     return StandinRecord(str(pmid), entrez, modified, pub, fields)
-
-
-def _iso(value: object) -> date | None:
-    if value is None:
-        return None
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value))
-
-
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-
-
-def _month_number(value: object) -> int | None:
-    """Month as int from 6, '06' or 'Jun'; None when absent or unreadable."""
-    if value is None:
-        return None
-    text = str(value).strip().lower()
-    if text.isdigit():
-        return int(text) if 1 <= int(text) <= 12 else None
-    return _MONTHS.index(text[:3]) + 1 if text[:3] in _MONTHS else None

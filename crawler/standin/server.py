@@ -50,6 +50,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
+from lxml import etree
+from lxml.builder import E
+
 from crawler.standin.faults import ENDPOINTS, Fault, FaultPlan
 from crawler.standin.pubmed_xml import efetch_document
 from crawler.standin.records import StandinRecord
@@ -153,14 +156,23 @@ def _fmt_num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
-def xml_doc(root: str, inner: str) -> bytes:
-    """A complete XML answer with the real DOCTYPE for root."""
-    return (XML_DECL + DOCTYPES[root] + "\n" + f"<{root}>{inner}</{root}>\n").encode()
+def xml_doc(root: etree._Element) -> bytes:
+    """A complete XML answer with the real DOCTYPE for its root (lxml escapes every text)."""
+    body = etree.tostring(root, encoding="unicode")
+    return (XML_DECL + DOCTYPES[root.tag] + "\n" + body + "\n").encode()
 
 
 def error_xml(root: str, *messages: str) -> bytes:
     """An ERROR body like the real ones (Bio.Entrez turns it into RuntimeError)."""
-    return xml_doc(root, "".join(f"<ERROR>{escape(m)}</ERROR>" for m in messages))
+    return xml_doc(E(root, *(E.ERROR(m) for m in messages)))
+
+
+def _lines(indent: str, *children: etree._Element) -> list[etree._Element | str]:
+    """Children each on its own line after indent, as NCBI lays out einfo and epost."""
+    out: list[etree._Element | str] = []
+    for child in children:
+        out += [indent, child]
+    return out
 
 
 def rate_limit_json(client: str, count: int, limit: float) -> bytes:
@@ -522,32 +534,29 @@ class StandinServer:
         miss = NO_MATCH.search(term)
         ids = [] if miss else [r.pmid for r in pool]
         if count_only:
-            return _Answer(200, xml_doc("eSearchResult", f"<Count>{len(ids)}</Count>"))
-        history = ""
+            return _Answer(200, xml_doc(E.eSearchResult(E.Count(str(len(ids))))))
+        history: list[etree._Element] = []
         if (p.get("usehistory") or "").lower() == "y":
             webenv, key = self._store(p.get("WebEnv"), ids)
-            history = f"<QueryKey>{key}</QueryKey><WebEnv>{webenv}</WebEnv>"
+            history = [E.QueryKey(str(key)), E.WebEnv(webenv)]
         page = ids[retstart : min(retstart + retmax, ESEARCH_CAP)]
-        id_list = (
-            "<IdList>\n" + "".join(f"<Id>{i}</Id>\n" for i in page) + "</IdList>"
-            if page
-            else "<IdList/>"
-        )
-        translation = escape(term) if term else f"#{query_key}"
+        id_list = E.IdList(*(["\n"] + [x for i in page for x in (E.Id(i), "\n")] if page else []))
+        translation = term if term else f"#{query_key}"
         for dtype, lo, hi in windows:
             translation += f" AND {lo:%Y/%m/%d}:{hi:%Y/%m/%d}[{DATE_LABELS[dtype]}]"
-        inner = (
-            f"<Count>{len(ids)}</Count><RetMax>{len(page)}</RetMax>"
-            f"<RetStart>{retstart}</RetStart>{history}{id_list}<TranslationSet/>"
-            f"<QueryTranslation>{translation}</QueryTranslation>"
+        answer = E.eSearchResult(
+            E.Count(str(len(ids))),
+            E.RetMax(str(len(page))),
+            E.RetStart(str(retstart)),
+            *history,
+            id_list,
+            E.TranslationSet(),
+            E.QueryTranslation(translation),
         )
         if miss:
-            inner += (
-                f"<ErrorList><PhraseNotFound>{escape(miss.group(0))}</PhraseNotFound>"
-                "</ErrorList><WarningList><OutputMessage>No items found.</OutputMessage>"
-                "</WarningList>"
-            )
-        return _Answer(200, xml_doc("eSearchResult", inner), n_records=len(page))
+            answer.append(E.ErrorList(E.PhraseNotFound(miss.group(0))))
+            answer.append(E.WarningList(E.OutputMessage("No items found.")))
+        return _Answer(200, xml_doc(answer), n_records=len(page))
 
     def _date_windows(self, p: dict[str, str], term: str) -> list[tuple[str, date, date]]:
         """(datetype, first, last) windows from mindate/maxdate, reldate and the term."""
@@ -620,22 +629,28 @@ class StandinServer:
     def _einfo(self, p: dict[str, str]) -> _Answer:
         db = p.get("db")
         if not db:
-            return _Answer(
-                200, xml_doc("eInfoResult", "\n<DbList>\n\t<DbName>pubmed</DbName>\n</DbList>\n")
-            )
+            listing = E.DbList(*_lines("\n\t", E.DbName("pubmed")), "\n")
+            return _Answer(200, xml_doc(E.eInfoResult("\n", listing, "\n")))
         if db != "pubmed":
             raise StandinError(f"Invalid db name specified: {db}")
         with self._lock:
             n = len(self._records)
             last = max((r.modified_date for r in self._records.values()), default=date.today())
-        inner = (
-            "\n\t<DbInfo>\n\t\t<DbName>pubmed</DbName>\n\t\t<MenuName>PubMed</MenuName>\n"
-            "\t\t<Description>PubMed bibliographic record (Kea offline stand-in)"
-            "</Description>\n\t\t<DbBuild>Build-standin</DbBuild>\n"
-            f"\t\t<Count>{n}</Count>\n\t\t<LastUpdate>{last:%Y/%m/%d} 00:00</LastUpdate>\n"
-            "\t\t<FieldList/>\n\t\t<LinkList/>\n\t</DbInfo>\n"
+        info = E.DbInfo(
+            *_lines(
+                "\n\t\t",
+                E.DbName("pubmed"),
+                E.MenuName("PubMed"),
+                E.Description("PubMed bibliographic record (Kea offline stand-in)"),
+                E.DbBuild("Build-standin"),
+                E.Count(str(n)),
+                E.LastUpdate(f"{last:%Y/%m/%d} 00:00"),
+                E.FieldList(),
+                E.LinkList(),
+            ),
+            "\n\t",
         )
-        return _Answer(200, xml_doc("eInfoResult", inner))
+        return _Answer(200, xml_doc(E.eInfoResult(*_lines("\n\t", info), "\n")))
 
     def _epost(self, p: dict[str, str]) -> _Answer:
         db = p.get("db") or "pubmed"
@@ -645,8 +660,8 @@ class StandinServer:
         if not pmids:
             raise StandinError("Empty ID list; Nothing to store")
         webenv, key = self._store(p.get("WebEnv"), pmids)
-        inner = f"\n\t<QueryKey>{key}</QueryKey>\n\t<WebEnv>{webenv}</WebEnv>\n"
-        return _Answer(200, xml_doc("ePostResult", inner))
+        posted = E.ePostResult(*_lines("\n\t", E.QueryKey(str(key)), E.WebEnv(webenv)), "\n")
+        return _Answer(200, xml_doc(posted))
 
 
 def _text_records(records: list[StandinRecord], rettype: str) -> str:
