@@ -39,6 +39,7 @@ format: install
 
 test: install browser-deps
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 bench: install

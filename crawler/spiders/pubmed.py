@@ -272,6 +272,8 @@ class PubmedSpider(scrapy.Spider):
             meta["kea_parse"] = tries
             yield response.request.replace(meta=meta, dont_filter=True)
             return
+        for reason in batch.rejected:  # the rest of the batch is kept; the run counts it missing
+            log.warning("efetch answer held an unusable record, skipped: %s", reason)
         yield FetchedBatch(articles=batch.articles, deleted_pmids=batch.deleted_pmids)
 
     def _research(self, key: str | None, message: str) -> Iterator[Any]:
