@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 KEA := $(VENV)/bin/kea
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint format bench browser-deps clean
+.PHONY: install run test lint format bench browser-deps portability clean
 
 install: $(STAMP)
 
@@ -42,8 +42,18 @@ test: install browser-deps
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
+## make portability: the shipped model predicts identically under other library versions inside
+## pyproject's ranges (ALT_VERSIONS); a separate venv, so the main one keeps constraints.txt
+ALT_VERSIONS ?= scikit-learn==1.7.* numpy==2.2.* scipy==1.15.*
+portability:
+	@test -x .venv-alt/bin/python || $(PYTHON) -m venv .venv-alt
+	.venv-alt/bin/python -m pip install --quiet $(foreach v,$(ALT_VERSIONS),'$(v)')
+	.venv-alt/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-alt/bin/python -c "import numpy, scipy, sklearn; print('numpy', numpy.__version__, 'scipy', scipy.__version__, 'scikit-learn', sklearn.__version__)"
+	.venv-alt/bin/python -m pytest -q -p no:cacheprovider tests/test_classify_model.py -k reproduces_its_recorded_predictions
+
 bench: install
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-alt .pytest_cache build *.egg-info

@@ -43,20 +43,11 @@ V0_TABLES = frozenset(
     {"articles", "articles_fts", "crawl_runs", "crawl_targets", "labels", "corrections", "meta"}
 )
 
-# labels columns that are not labels: a Label may not take one of these names.
-LABELS_RESERVED = frozenset(
-    {
-        "pmid",
-        "model_version",
-        "content_hash",
-        "confidence",
-        "evidence",
-        "needs_review",
-        "review",
-        "verified",
-        "classified_at",
-    }
-)
+# labels columns that are not labels, before and after the label columns; a Label may not
+# take one of these names.
+LABELS_HEAD = ("pmid", "model_version", "content_hash")
+LABELS_TAIL = ("confidence", "evidence", "needs_review", "review", "verified", "classified_at")
+LABELS_RESERVED = frozenset(LABELS_HEAD + LABELS_TAIL)
 
 # The read-side indexes the query layer relies on (the schema owns them).
 READ_INDEXES = (

@@ -500,18 +500,7 @@ class Store:
         n = 0
         now = time.time()
         names = [lab.name for lab in label_registry.LABELS]
-        cols = [
-            "pmid",
-            "model_version",
-            "content_hash",
-            *names,
-            "confidence",
-            "evidence",
-            "needs_review",
-            "review",
-            "verified",
-            "classified_at",
-        ]
+        cols = [*schema.LABELS_HEAD, *names, *schema.LABELS_TAIL]
         sql = (
             f"INSERT INTO labels({', '.join(cols)}) VALUES({', '.join('?' * len(cols))}) "
             "ON CONFLICT(pmid) DO UPDATE SET " + ", ".join(f"{c}=excluded.{c}" for c in cols[1:])

@@ -92,52 +92,22 @@ def _lr(c: float = 4.0) -> LogisticRegression:
 DOC_EXCLUDE = ("res_", "out_equivocal", "out_transient")
 
 
+def _tfidf_view(fields: tuple[str, ...], title_weight: int, **tfidf: Any) -> Pipeline:
+    """Text of some record fields -> TF-IDF: every head's view is one of these."""
+    vectorizer = TfidfVectorizer(
+        min_df=2, sublinear_tf=True, max_features=20000, dtype=np.float32, **tfidf
+    )
+    return Pipeline(
+        [("text", TextAssembler(fields, title_weight=title_weight)), ("tfidf", vectorizer)]
+    )
+
+
 def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        (
-            "word",
-            Pipeline(
-                [
-                    (
-                        "text",
-                        TextAssembler(("title", "abstract", "meta", "keywords"), title_weight=2),
-                    ),
-                    (
-                        "tfidf",
-                        TfidfVectorizer(
-                            ngram_range=(1, 2),
-                            min_df=2,
-                            sublinear_tf=True,
-                            max_features=20000,
-                            dtype=np.float32,
-                        ),
-                    ),
-                ]
-            ),
-        ),
+        ("word", _tfidf_view(("title", "abstract", "meta", "keywords"), 2, ngram_range=(1, 2))),
     ]
     if char:
-        parts.append(
-            (
-                "char",
-                Pipeline(
-                    [
-                        ("text", TextAssembler(("title",), title_weight=1)),
-                        (
-                            "tfidf",
-                            TfidfVectorizer(
-                                analyzer="char_wb",
-                                ngram_range=(3, 4),
-                                min_df=2,
-                                sublinear_tf=True,
-                                max_features=20000,
-                                dtype=np.float32,
-                            ),
-                        ),
-                    ]
-                ),
-            )
-        )
+        parts.append(("char", _tfidf_view(("title",), 1, analyzer="char_wb", ngram_range=(3, 4))))
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=0.5, exclude=DOC_EXCLUDE)))
     return FeatureUnion(parts)
@@ -145,24 +115,7 @@ def _doc_features(rules_on: bool, char: bool) -> FeatureUnion:
 
 def _finding_features(rules_on: bool) -> FeatureUnion:
     parts: list[tuple[str, Any]] = [
-        (
-            "word",
-            Pipeline(
-                [
-                    ("text", TextAssembler(("title", "conclusion"), title_weight=1)),
-                    (
-                        "tfidf",
-                        TfidfVectorizer(
-                            ngram_range=(1, 2),
-                            min_df=2,
-                            sublinear_tf=True,
-                            max_features=20000,
-                            dtype=np.float32,
-                        ),
-                    ),
-                ]
-            ),
-        ),
+        ("word", _tfidf_view(("title", "conclusion"), 1, ngram_range=(1, 2))),
     ]
     if rules_on:
         parts.append(("rules", rules.RuleFeatures(weight=1.0)))

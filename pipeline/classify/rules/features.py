@@ -18,6 +18,17 @@ from pipeline.classify.rules.matching import memo, texts
 from pipeline.classify.rules.outcome import direction_rule, outcome_cues, title_claim
 from pipeline.records import Article
 
+# Designs the publication types can state, one feature each (names and values in this order).
+PT_DESIGNS = (
+    "protocol",
+    "systematic_review",
+    "case_report",
+    "rct",
+    "review",
+    "observational",
+    "preclinical",
+    "nonrandomized_trial",
+)
 RULE_FEATURE_NAMES = [
     "cond_depression_title",
     "cond_depression_abs",
@@ -31,19 +42,7 @@ RULE_FEATURE_NAMES = [
     "has_abstract",
     "is_indexed",
     *DESIGN_CUE_NAMES,
-    *(
-        f"pt_{d}"
-        for d in (
-            "protocol",
-            "systematic_review",
-            "case_report",
-            "rct",
-            "review",
-            "observational",
-            "preclinical",
-            "nonrandomized_trial",
-        )
-    ),
+    *(f"pt_{d}" for d in PT_DESIGNS),
     "out_pos",
     "out_neg",
     "out_mixed",
@@ -76,19 +75,7 @@ def rule_features(article: Article) -> list[float]:
     cues = design_cues(article)
     feats += [float(name in cues) for name in DESIGN_CUE_NAMES]
     pt, _ = design_from_metadata(article)
-    feats += [
-        float(pt == d)
-        for d in (
-            "protocol",
-            "systematic_review",
-            "case_report",
-            "rct",
-            "review",
-            "observational",
-            "preclinical",
-            "nonrandomized_trial",
-        )
-    ]
+    feats += [float(pt == d) for d in PT_DESIGNS]
     oc = outcome_cues(article)
     feats += [
         float(min(oc.pos, 3)),
