@@ -40,7 +40,7 @@ format: install
 test: install browser-deps
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 ## make portability: the shipped model predicts identically under other library versions inside
 ## pyproject's ranges (ALT_VERSIONS); a separate venv, so the main one keeps constraints.txt
