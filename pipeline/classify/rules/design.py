@@ -65,18 +65,25 @@ _PT = {
 }
 
 
+# The designs indexing can state, in the order they win: publication types first, then MeSH
+# animal terms (preclinical), then a bare "clinical trial" type (non-randomised).
+METADATA_DESIGNS = (
+    "protocol",
+    "systematic_review",
+    "case_report",
+    "rct",
+    "review",
+    "observational",
+    "preclinical",
+    "nonrandomized_trial",
+)
+
+
 @memo
 def design_from_metadata(article: Article) -> Hit:
     """The publication-type mapping PubMed indexing gives (the metadata baseline)."""
     pts = [p.lower() for p in article.publication_types]
-    for design in (
-        "protocol",
-        "systematic_review",
-        "case_report",
-        "rct",
-        "review",
-        "observational",
-    ):
+    for design in (d for d in METADATA_DESIGNS if d in _PT):
         for p in pts:
             if p in _PT[design]:
                 return design, p

@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from pipeline.classify.rules.conditions import OFFTOPIC_RE, condition_mentions
 from pipeline.classify.rules.design import (
     DESIGN_CUE_NAMES,
+    METADATA_DESIGNS,
     design_cues,
     design_from_metadata,
     is_animal_study,
@@ -18,17 +19,6 @@ from pipeline.classify.rules.matching import memo, texts
 from pipeline.classify.rules.outcome import direction_rule, outcome_cues, title_claim
 from pipeline.records import Article
 
-# Designs the publication types can state, one feature each (names and values in this order).
-PT_DESIGNS = (
-    "protocol",
-    "systematic_review",
-    "case_report",
-    "rct",
-    "review",
-    "observational",
-    "preclinical",
-    "nonrandomized_trial",
-)
 RULE_FEATURE_NAMES = [
     "cond_depression_title",
     "cond_depression_abs",
@@ -42,7 +32,7 @@ RULE_FEATURE_NAMES = [
     "has_abstract",
     "is_indexed",
     *DESIGN_CUE_NAMES,
-    *(f"pt_{d}" for d in PT_DESIGNS),
+    *(f"pt_{d}" for d in METADATA_DESIGNS),
     "out_pos",
     "out_neg",
     "out_mixed",
@@ -75,7 +65,7 @@ def rule_features(article: Article) -> list[float]:
     cues = design_cues(article)
     feats += [float(name in cues) for name in DESIGN_CUE_NAMES]
     pt, _ = design_from_metadata(article)
-    feats += [float(pt == d) for d in PT_DESIGNS]
+    feats += [float(pt == d) for d in METADATA_DESIGNS]
     oc = outcome_cues(article)
     feats += [
         float(min(oc.pos, 3)),
