@@ -30,7 +30,7 @@ from crawler.eutils import (
 from crawler.spiders.pubmed import SearchSpec
 from crawler.strategy import DEFAULT_QUERY
 from pipeline.errors import CrawlError
-from pipeline.store import Store
+from pipeline.store import DEFAULT_DB, Store, resolve_db_path
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CrawlConfig:
     query: str = DEFAULT_QUERY
-    db: str = "data/kea.sqlite"
+    db: str = DEFAULT_DB
     eutils_url: str = NCBI_EUTILS
     batch_size: int = DEFAULT_BATCH
     full: bool = False
@@ -57,10 +57,11 @@ class CrawlConfig:
     @classmethod
     def from_env(cls, **overrides: Any) -> CrawlConfig:
         """Arguments win over KEA_DB / KEA_EUTILS_URL / NCBI_API_KEY / NCBI_EMAIL."""
+        db = resolve_db_path(overrides.pop("db", None))  # the store's one rule for --db/KEA_DB
         given = {k: v for k, v in overrides.items() if v is not None}
         env = os.environ
         cfg = cls(
-            db=env.get("KEA_DB") or cls.db,
+            db=str(db),
             eutils_url=env.get("KEA_EUTILS_URL") or cls.eutils_url,
             api_key=env.get("NCBI_API_KEY") or None,
             email=env.get("NCBI_EMAIL") or None,

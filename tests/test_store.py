@@ -226,3 +226,22 @@ def test_several_corrections_are_all_or_nothing(tmp_db: Path) -> None:
     with pytest.raises(StoreError, match="does not exist"):
         record_corrections(tmp_db.with_name("nope.sqlite"), "1", {"design": "rct"}, source="cli")
     assert not tmp_db.with_name("nope.sqlite").exists()
+
+
+def test_one_rule_for_the_database_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--db, then $KEA_DB, then data/kea.sqlite — the same for the crawler; "" is an error."""
+    from crawler.run import CrawlConfig
+    from pipeline.store import DEFAULT_DB, resolve_db_path
+
+    monkeypatch.delenv("KEA_DB", raising=False)
+    assert resolve_db_path(None) == Path(DEFAULT_DB)
+    assert CrawlConfig.from_env().db == DEFAULT_DB
+    monkeypatch.setenv("KEA_DB", "/tmp/elsewhere.sqlite")
+    assert resolve_db_path(None) == Path("/tmp/elsewhere.sqlite")
+    assert CrawlConfig.from_env().db == "/tmp/elsewhere.sqlite"
+    assert CrawlConfig.from_env(db="given.sqlite").db == "given.sqlite"
+    for empty in ("", "  "):
+        with pytest.raises(StoreError, match="--db is empty"):
+            resolve_db_path(empty)
+        with pytest.raises(StoreError, match="--db is empty"):
+            CrawlConfig.from_env(db=empty)
