@@ -6,15 +6,21 @@ killed at any point is finished by running the same command again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import signal
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from crawler.eutils import (
     DEFAULT_BATCH,
@@ -33,6 +39,10 @@ from pipeline.errors import CrawlError
 from pipeline.store import DEFAULT_DB, Store, resolve_db_path
 
 log = logging.getLogger(__name__)
+
+# Per request: an efetch of 500 records takes NCBI well under 30 s; a hung server fails a
+# request after this, and a crawl (5 retries with back-off) in about 3.5 minutes, not 6.5.
+REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -76,10 +86,7 @@ class CrawlConfig:
             raise CrawlError(f"--batch-size must be between 1 and 10000, not {self.batch_size}")
         if self.max_records is not None and self.max_records < 1:
             raise CrawlError(f"--max-records must be positive, not {self.max_records}")
-        if not self.eutils_url.startswith(("http://", "https://")):
-            raise CrawlError(
-                f"E-utilities URL {self.eutils_url!r} must start with http:// or https://"
-            )
+        eutils_url = check_url(self.eutils_url)
         mindate = parse_user_date(self.mindate, name="--mindate") if self.mindate else None
         maxdate = parse_user_date(self.maxdate, name="--maxdate") if self.maxdate else None
         lo, hi = window_from_user(mindate, maxdate)
@@ -87,7 +94,21 @@ class CrawlConfig:
             raise CrawlError(f"--mindate {mindate} is after --maxdate {maxdate}")
         if lo and lo > date.today():
             raise CrawlError(f"--mindate {mindate} is in the future")
-        return replace(self, query=query, mindate=mindate, maxdate=maxdate)
+        return replace(self, query=query, mindate=mindate, maxdate=maxdate, eutils_url=eutils_url)
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, its scheme in lower case (HTTP:// is a fine URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError as err:
+        raise CrawlError(f"E-utilities URL {url!r} is not a valid URL ({err})") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        raise CrawlError(f"E-utilities URL {url!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise CrawlError(f"E-utilities URL {url!r} names no host")
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower()))
 
 
 class RunPlan:
@@ -102,6 +123,8 @@ class RunPlan:
         self.targets_ready = False
         self.since: str | None = None
         self.mode = "full"
+        self.requests_counted = 0  # requests already added to crawl_runs (by the item pipeline)
+        self._targets: set[str] | None = None
         row = store.unfinished_run(config.query, config.eutils_url)
         if row is not None and not config.full:
             self.run_id = int(row["id"])
@@ -142,6 +165,16 @@ class RunPlan:
             ids = ids[: self.config.max_records]
         self.store.set_targets(self.run_id, ids)
         self.targets_ready = True
+        self._targets = set(ids)
+
+    def targets(self) -> set[str]:
+        """Every PMID this run asked for (done or not): records outside it are not stored."""
+        if self._targets is None:
+            rows = self.store.conn.execute(
+                "SELECT pmid FROM crawl_targets WHERE run_id=?", (self.run_id,)
+            )
+            self._targets = {str(r[0]) for r in rows}
+        return self._targets
 
     def pending(self) -> set[str]:
         return {str(p) for p in self.store.pending_targets(self.run_id)}
@@ -201,15 +234,62 @@ class CrawlSummary:
 
 
 class _RedactFilter(logging.Filter):
+    """The key out of a record's message and traceback, before any handler formats it."""
+
     def __init__(self, secret: str):
         super().__init__()
         self.secret = secret
+        self._fmt = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
         if self.secret in msg:
             record.msg, record.args = redact(msg, self.secret), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._fmt.formatException(record.exc_info)
+        if record.exc_text and self.secret in record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secret)
+        if record.stack_info and self.secret in record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secret)
         return True
+
+
+def _guard_handlers(secret: str | None) -> None:
+    """Put the redaction filter on every root handler there is now.
+
+    Scrapy replaces its root handler when a crawler is created, dropping any filter set
+    before; so this runs again once the engine has started, on the handler that logs.
+    """
+    if not secret:
+        return
+    for h in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactFilter) for f in h.filters):
+            h.addFilter(_RedactFilter(secret))
+
+
+@contextlib.contextmanager
+def crawl_lock(db: str) -> Iterator[None]:
+    """One crawl per database: a second one would resume the first's run beside it.
+
+    flock on <db>.crawl-lock, held for the whole crawl; the OS drops it when the process
+    ends in any way (kill -9 too), so a stale lock cannot block the next crawl.
+    """
+    path = Path(str(db) + ".crawl-lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield  # the store reports an unwritable place itself, naming the database
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CrawlError(
+                f"another crawl is running on {db}; wait for it to finish (one crawl per database)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | None:
@@ -234,16 +314,17 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
 
 def run_crawl(config: CrawlConfig) -> CrawlSummary:
     """Crawl config.eutils_url into the store; the caller decides which server that is."""
-    store = Store(config.db)  # fails early, with the path, if it is not writable
-    try:
-        if config.email is None and not config.is_demo:
-            print(
-                "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
-                file=sys.stderr,
-            )
-        return _crawl(config, store)
-    finally:
-        store.close()
+    with crawl_lock(config.db):
+        store = Store(config.db)  # fails early, with the path, if it is not writable
+        try:
+            if config.email is None and not config.is_demo:
+                print(
+                    "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
+                    file=sys.stderr,
+                )
+            return _crawl(config, store)
+        finally:
+            store.close()
 
 
 def kept_summary(db: str) -> CrawlSummary:
@@ -272,6 +353,7 @@ def kept_summary(db: str) -> CrawlSummary:
 
 def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     from scrapy.crawler import CrawlerProcess
+    from scrapy.signals import engine_started
 
     from crawler.settings import scrapy_settings
     from crawler.spiders.pubmed import PubmedSpider
@@ -282,21 +364,31 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     settings = scrapy_settings(api_key=bool(config.api_key), backoff_base=config.backoff_base)
     settings["KEA_API_KEY"] = config.api_key
     settings["KEA_EUTILS_URL"] = config.eutils_url
+    settings["DOWNLOAD_TIMEOUT"] = min(float(settings["DOWNLOAD_TIMEOUT"]), REQUEST_TIMEOUT)
     process = CrawlerProcess(settings)
-    if config.api_key:
-        for h in logging.getLogger().handlers:
-            h.addFilter(_RedactFilter(config.api_key))
     crawler = process.create_crawler(PubmedSpider)
+    _guard_handlers(config.api_key)
+    crawler.signals.connect(lambda: _guard_handlers(config.api_key), signal=engine_started)
     started = time.monotonic()
     process.crawl(crawler, plan=plan)
-    process.start()  # blocks until the spider closes
+    _guard_handlers(config.api_key)
+    stopped_by = _run_stoppable(process)  # blocks until the spider closes
     seconds = time.monotonic() - started
     spider = crawler.spider
     requests = int(crawler.stats.get_value("downloader/request_count", 0) or 0)
-    store.add_requests(plan.run_id, requests)
+    # the item pipeline added the requests made up to its last batch, in that batch's
+    # transaction; the rest (after the last batch) now
+    store.add_requests(plan.run_id, max(0, requests - plan.requests_counted))
+    plan.requests_counted = max(requests, plan.requests_counted)
     reason = crawler.stats.get_value("finish_reason")
     for w in getattr(spider, "warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {redact(w, config.api_key)}", file=sys.stderr)
+    if stopped_by is not None:
+        name = signal.Signals(stopped_by).name
+        store.update_run(plan.run_id, status="running", error=f"stopped: {name}")
+        raise CrawlError(
+            f"crawl stopped by {name}; what was fetched is stored: run the same command again to resume"
+        )
     if spider is not None and spider.fatal_error:
         msg = redact(spider.fatal_error, config.api_key)
         store.update_run(plan.run_id, status="failed", error=msg, finished_at=time.time())
@@ -311,7 +403,9 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         plan.run_id,
         status="completed",
         finished_at=time.time(),
-        missing=len(pending) + getattr(spider, "truncated_windows", 0),
+        missing=len(pending)
+        + getattr(spider, "truncated_windows", 0)
+        + sum(getattr(spider, "unlisted", {}).values()),
     )
     if not config.is_demo:
         _drop_demo(store)
@@ -335,6 +429,36 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         is_demo=config.is_demo,
         warnings=list(getattr(spider, "warnings", [])),
     )
+
+
+def _run_stoppable(process: Any) -> int | None:
+    """Run the crawl; SIGTERM/SIGINT stop it at once and say which signal did.
+
+    Scrapy's own handlers stop gracefully: they wait for the request in flight, up to the
+    download timeout. Nothing needs that wait: each batch is stored in one transaction and
+    the run resumes from the store, so the reactor is stopped right away instead.
+    """
+    from twisted.internet import reactor
+
+    got: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        if got:
+            os._exit(128 + signum)  # a second signal: the user means it
+        got.append(signum)
+        reactor.callFromThread(_stop_now)
+
+    def _stop_now() -> None:
+        with contextlib.suppress(Exception):
+            reactor.stop()
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        process.start(install_signal_handlers=False)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return got[0] if got else None
 
 
 def _drop_demo(store: Store) -> None:
