@@ -372,7 +372,7 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     started = time.monotonic()
     process.crawl(crawler, plan=plan)
     _guard_handlers(config.api_key)
-    stopped_by = _run_stoppable(process)  # blocks until the spider closes
+    _run_stoppable(process, lambda signum: _stop_now(config, plan, crawler, signum))
     seconds = time.monotonic() - started
     spider = crawler.spider
     requests = int(crawler.stats.get_value("downloader/request_count", 0) or 0)
@@ -383,12 +383,6 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     reason = crawler.stats.get_value("finish_reason")
     for w in getattr(spider, "warnings", []):
         print(f"warning: {redact(w, config.api_key)}", file=sys.stderr)
-    if stopped_by is not None:
-        name = signal.Signals(stopped_by).name
-        store.update_run(plan.run_id, status="running", error=f"stopped: {name}")
-        raise CrawlError(
-            f"crawl stopped by {name}; what was fetched is stored: run the same command again to resume"
-        )
     if spider is not None and spider.fatal_error:
         msg = redact(spider.fatal_error, config.api_key)
         store.update_run(plan.run_id, status="failed", error=msg, finished_at=time.time())
@@ -431,34 +425,45 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     )
 
 
-def _run_stoppable(process: Any) -> int | None:
-    """Run the crawl; SIGTERM/SIGINT stop it at once and say which signal did.
+def _run_stoppable(process: Any, on_signal: Any) -> None:
+    """Run the crawl; SIGTERM/SIGINT end it at once through on_signal(signum).
 
     Scrapy's own handlers stop gracefully: they wait for the request in flight, up to the
-    download timeout. Nothing needs that wait: each batch is stored in one transaction and
-    the run resumes from the store, so the reactor is stopped right away instead.
+    download timeout (half a minute against a hung server). Nothing needs that wait: each
+    batch is stored in one transaction and a run resumes from the store, as after kill -9.
     """
-    from twisted.internet import reactor
-
-    got: list[int] = []
-
-    def stop(signum: int, _frame: Any) -> None:
-        if got:
-            os._exit(128 + signum)  # a second signal: the user means it
-        got.append(signum)
-        reactor.callFromThread(_stop_now)
-
-    def _stop_now() -> None:
-        with contextlib.suppress(Exception):
-            reactor.stop()
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, lambda signum, _f: on_signal(signum)) for s in _STOP_SIGNALS}
     try:
         process.start(install_signal_handlers=False)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    return got[0] if got else None
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_now(config: CrawlConfig, plan: RunPlan, crawler: Any, signum: int) -> None:
+    """Record the stop on a connection of its own, say so in one line, and exit (code 2).
+
+    Whatever the threads were doing is cut off as by kill -9, which the store survives
+    (an unfinished batch is rolled back); a connection of its own so as not to commit
+    half of a transaction the interrupted code had open.
+    """
+    name = signal.Signals(signum).name
+    try:
+        sent = int(crawler.stats.get_value("downloader/request_count", 0) or 0)
+        with Store(config.db) as store:
+            store.add_requests(plan.run_id, max(0, sent - plan.requests_counted))
+            store.update_run(plan.run_id, status="running", error=f"stopped: {name}")
+    finally:
+        sys.stderr.write(
+            f"kea crawl: error: crawl stopped by {name}; what was fetched is stored: "
+            "run the same command again to resume\n"
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2)
 
 
 def _drop_demo(store: Store) -> None:
