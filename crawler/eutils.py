@@ -282,6 +282,16 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
+_KEY_IN_URL = re.compile(r"([?&]api_key=)[^&#]*", re.I)
+_PASSWORD_IN_URL = re.compile(r"(//[^/@:]*:)[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """A URL as it may be shown or stored: any api_key value (or password) masked, whatever
+    the key is, so a key written into --eutils-url is not kept either."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", _KEY_IN_URL.sub(r"\1***", url))
+
+
 def plan_history_pages(
     ids: list[str], pending: set[str], batch: int, *, min_density: float = 0.8
 ) -> tuple[list[tuple[int, int]], list[str]]:

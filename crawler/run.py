@@ -31,6 +31,7 @@ from crawler.eutils import (
     parse_ncbi_date,
     parse_user_date,
     redact,
+    redact_url,
     window_from_user,
 )
 from crawler.spiders.pubmed import SearchSpec
@@ -62,7 +63,12 @@ class CrawlConfig:
     backoff_base: float = 1.0  # seconds before the first retry; doubles on each further one
 
     def __repr__(self) -> str:  # never print the key
-        return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.eutils_url!r})"
+        return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.shown_url!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as printed and stored (crawl_runs): a key written into it is masked."""
+        return redact_url(self.eutils_url)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CrawlConfig:
@@ -125,7 +131,7 @@ class RunPlan:
         self.mode = "full"
         self.requests_counted = 0  # requests already added to crawl_runs (by the item pipeline)
         self._targets: set[str] | None = None
-        row = store.unfinished_run(config.query, config.eutils_url)
+        row = store.unfinished_run(config.query, config.shown_url)
         if row is not None and not config.full:
             self.run_id = int(row["id"])
             self.mode = row["mode"]
@@ -134,12 +140,12 @@ class RunPlan:
             self.targets_ready = row["total"] is not None
             store.update_run(self.run_id, status="running", error=None)
             return
-        last = store.last_completed_run(config.query, config.eutils_url)
+        last = store.last_completed_run(config.query, config.shown_url)
         if last is not None and not config.full:
             self.mode = "incremental"
             self.since = watermark(last["started_at"], store.max_date("revised_date"))
         self.run_id = store.start_run(
-            config.query, config.eutils_url, self.mode, is_demo=config.is_demo, since=self.since
+            config.query, config.shown_url, self.mode, is_demo=config.is_demo, since=self.since
         )
 
     def root_searches(self) -> list[SearchSpec]:
@@ -363,7 +369,7 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         store.set_meta("demo", "1")
     settings = scrapy_settings(api_key=bool(config.api_key), backoff_base=config.backoff_base)
     settings["KEA_API_KEY"] = config.api_key
-    settings["KEA_EUTILS_URL"] = config.eutils_url
+    settings["KEA_EUTILS_URL"] = config.shown_url  # for messages only
     settings["DOWNLOAD_TIMEOUT"] = min(float(settings["DOWNLOAD_TIMEOUT"]), REQUEST_TIMEOUT)
     process = CrawlerProcess(settings)
     crawler = process.create_crawler(PubmedSpider)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from crawler.eutils import (
     ncbi_date,
     parse_esearch,
     plan_history_pages,
+    redact_url,
     split_window,
     use_post,
 )
@@ -48,13 +48,6 @@ log = logging.getLogger(__name__)
 EARLIEST = date(1781, 1, 1)  # older than any PubMed entry date
 MAX_RESEARCH = 3  # history lost this often for one search: fetch its records by id instead
 MAX_PARSE_RETRIES = 3
-
-_KEY_IN_URL = re.compile(r"([?&]api_key=)[^&#]*", re.I)
-
-
-def redact_url(url: str) -> str:
-    """A URL as it may be shown: any api_key value replaced, whatever the key is."""
-    return _KEY_IN_URL.sub(r"\1***", url)
 
 
 class EutilsRequest(Request):
