@@ -329,11 +329,10 @@ def test_extra_and_rejected_records_end_to_end(tmp_path: Path) -> None:
 # -- #4 one crawl per database ---------------------------------------------------------
 def test_a_second_crawl_on_one_database_is_refused_and_touches_nothing(tmp_db: Path) -> None:
     records = synthetic_records(300, seed=25)
-    slow = ",".join(f"efetch:{i}=slow:0.4" for i in range(1, 4))
-    with StandinServer(records, faults=slow) as srv:
+    with StandinServer(records, faults="efetch:1=slow:6") as srv:
         first = crawl_popen(tmp_db, srv.url, "--batch-size", "100")
-        try:
-            _wait(lambda: srv.count("efetch") >= 1)
+        try:  # the first crawl is waiting for its first page while the second one starts
+            _wait(lambda: srv.count("esearch") >= 1)
             searches = srv.count("esearch")
             second = crawl(tmp_db, srv.url, "--batch-size", "100")
             one_line(second, f"kea crawl: error: another crawl is running on {tmp_db}")
