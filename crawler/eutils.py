@@ -16,6 +16,7 @@ from urllib.parse import urlencode, urljoin
 from lxml import etree
 
 from pipeline.errors import CrawlError
+from pipeline.parse import MAX_PMID
 
 NCBI_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 TOOL = "kea"
@@ -226,9 +227,17 @@ def parse_esearch(body: bytes) -> SearchResult:
         raise EutilsAnswerError(f"esearch answer is not well-formed XML ({err})") from err
     if root.tag != "eSearchResult":
         raise EutilsAnswerError(f"esearch answered <{root.tag}>, not <eSearchResult>")
-    count_text = root.findtext("Count")
-    if count_text is None:
+    count_text = (root.findtext("Count") or "").strip()
+    if not count_text:
         raise EutilsAnswerError("esearch answer has no <Count>")
+    if not (count_text.isascii() and count_text.isdigit()) or len(count_text) > 12:
+        raise EutilsAnswerError(f"esearch answer's <Count> {count_text[:40]!r} is not a number")
+    ids = [(e.text or "").strip() for e in root.iterfind("IdList/Id")]
+    for pmid in ids:
+        if not is_pmid(pmid):
+            raise EutilsAnswerError(
+                f"esearch listed {pmid[:40]!r}, not a PMID (a whole number from 1 to {MAX_PMID})"
+            )
 
     def _lists(tag: str) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -241,11 +250,16 @@ def parse_esearch(body: bytes) -> SearchResult:
 
     return SearchResult(
         count=int(count_text),
-        ids=[e.text.strip() for e in root.iterfind("IdList/Id") if e.text],
+        ids=ids,
         webenv=root.findtext("WebEnv"),
         query_key=root.findtext("QueryKey"),
         errors=_lists("ErrorList"),
     )
+
+
+def is_pmid(text: str) -> bool:
+    """ASCII digits within PubMed's range: what the parser accepts, so targets and records agree."""
+    return text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= MAX_PMID
 
 
 def retry_after_seconds(
@@ -266,6 +280,16 @@ def redact(text: str, secret: str | None) -> str:
     if secret and secret in text:
         text = text.replace(secret, "***")
     return text
+
+
+_KEY_IN_URL = re.compile(r"([?&]api_key=)[^&#]*", re.I)
+_PASSWORD_IN_URL = re.compile(r"(//[^/@:]*:)[^/@]*@")
+
+
+def redact_url(url: str) -> str:
+    """A URL as it may be shown or stored: any api_key value (or password) masked, whatever
+    the key is, so a key written into --eutils-url is not kept either."""
+    return _PASSWORD_IN_URL.sub(r"\1***@", _KEY_IN_URL.sub(r"\1***", url))
 
 
 def plan_history_pages(

@@ -12,6 +12,7 @@ from typing import Any
 from scrapy.exceptions import DropItem
 from tqdm import tqdm
 
+from crawler.eutils import is_pmid
 from crawler.items import FetchedBatch
 from pipeline.store import Store
 
@@ -19,14 +20,38 @@ log = logging.getLogger(__name__)
 
 
 class ValidateBatchPipeline:
-    """Drop records without a numeric PMID; a batch with nothing usable is dropped whole."""
+    """Keep only records this run asked for, with a valid PMID; an empty batch is dropped.
+
+    A record outside the run's targets is nobody's: a server answering with more (or other)
+    records than asked for must not grow the store.
+    """
+
+    def __init__(self, crawler: Any = None):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ValidateBatchPipeline:
+        return cls(crawler)
 
     def process_item(self, item: FetchedBatch) -> FetchedBatch:
-        good = [a for a in item.articles if a.pmid and a.pmid.isdigit()]
+        plan = getattr(getattr(self.crawler, "spider", None), "plan", None)
+        targets = plan.targets() if plan is not None and hasattr(plan, "targets") else None
+        good = [a for a in item.articles if a.pmid and is_pmid(a.pmid)]
         if len(good) != len(item.articles):
             log.warning("dropped %d records without a valid PMID", len(item.articles) - len(good))
+        if targets is not None:
+            asked = [a for a in good if a.pmid in targets]
+            if len(asked) != len(good):
+                log.warning(
+                    "dropped %d records the crawl did not ask for (PMIDs %s)",
+                    len(good) - len(asked),
+                    ", ".join(a.pmid for a in good if a.pmid not in targets)[:200],
+                )
+            good = asked
         item.articles = good
-        item.deleted_pmids = [p for p in item.deleted_pmids if p and p.isdigit()]
+        item.deleted_pmids = [
+            p for p in item.deleted_pmids if p and is_pmid(p) and (targets is None or p in targets)
+        ]
         if not item.articles and not item.deleted_pmids:
             raise DropItem("efetch batch held no records")
         return item
@@ -68,10 +93,26 @@ class StoreBatchPipeline:
         return item
 
     def _write(self, item: FetchedBatch, plan: Any) -> tuple[int, int]:
+        """Store the batch, and the requests made so far, in one transaction.
+
+        So crawl_runs.requests is right after a kill too: the UPDATE opens the transaction
+        (sqlite3's implicit BEGIN) that upsert_batch then commits, or rolls back with it.
+        """
         assert self.store is not None
-        self.store.upsert_batch(
-            item.articles, item.deleted_pmids, run_id=plan.run_id, is_demo=plan.config.is_demo
-        )
+        sent = int(self.crawler.stats.get_value("downloader/request_count", 0) or 0)
+        new_requests = max(0, sent - plan.requests_counted)
+        if new_requests:
+            self.store.conn.execute(
+                "UPDATE crawl_runs SET requests=requests+? WHERE id=?", (new_requests, plan.run_id)
+            )
+        try:
+            self.store.upsert_batch(
+                item.articles, item.deleted_pmids, run_id=plan.run_id, is_demo=plan.config.is_demo
+            )
+        except BaseException:
+            self.store.conn.rollback()
+            raise
+        plan.requests_counted += new_requests
         return self.store.target_count(plan.run_id)
 
     def _progress(self, done: int, total: int, batch: int) -> None:

@@ -6,15 +6,21 @@ killed at any point is finished by running the same command again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
+import signal
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from crawler.eutils import (
     DEFAULT_BATCH,
@@ -25,6 +31,7 @@ from crawler.eutils import (
     parse_ncbi_date,
     parse_user_date,
     redact,
+    redact_url,
     window_from_user,
 )
 from crawler.spiders.pubmed import SearchSpec
@@ -33,6 +40,10 @@ from pipeline.errors import CrawlError
 from pipeline.store import DEFAULT_DB, Store, resolve_db_path
 
 log = logging.getLogger(__name__)
+
+# Per request: an efetch of 500 records takes NCBI well under 30 s; a hung server fails a
+# request after this, and a crawl (5 retries with back-off) in about 3.5 minutes, not 6.5.
+REQUEST_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,12 @@ class CrawlConfig:
     backoff_base: float = 1.0  # seconds before the first retry; doubles on each further one
 
     def __repr__(self) -> str:  # never print the key
-        return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.eutils_url!r})"
+        return f"CrawlConfig(query={self.query[:40]!r}..., db={self.db!r}, url={self.shown_url!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as printed and stored (crawl_runs): a key written into it is masked."""
+        return redact_url(self.eutils_url)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> CrawlConfig:
@@ -76,10 +92,7 @@ class CrawlConfig:
             raise CrawlError(f"--batch-size must be between 1 and 10000, not {self.batch_size}")
         if self.max_records is not None and self.max_records < 1:
             raise CrawlError(f"--max-records must be positive, not {self.max_records}")
-        if not self.eutils_url.startswith(("http://", "https://")):
-            raise CrawlError(
-                f"E-utilities URL {self.eutils_url!r} must start with http:// or https://"
-            )
+        eutils_url = check_url(self.eutils_url)
         mindate = parse_user_date(self.mindate, name="--mindate") if self.mindate else None
         maxdate = parse_user_date(self.maxdate, name="--maxdate") if self.maxdate else None
         lo, hi = window_from_user(mindate, maxdate)
@@ -87,7 +100,21 @@ class CrawlConfig:
             raise CrawlError(f"--mindate {mindate} is after --maxdate {maxdate}")
         if lo and lo > date.today():
             raise CrawlError(f"--mindate {mindate} is in the future")
-        return replace(self, query=query, mindate=mindate, maxdate=maxdate)
+        return replace(self, query=query, mindate=mindate, maxdate=maxdate, eutils_url=eutils_url)
+
+
+def check_url(url: str) -> str:
+    """An http(s) URL with a host, its scheme in lower case (HTTP:// is a fine URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError as err:
+        raise CrawlError(f"E-utilities URL {url!r} is not a valid URL ({err})") from err
+    if parts.scheme.lower() not in ("http", "https"):
+        raise CrawlError(f"E-utilities URL {url!r} must start with http:// or https://")
+    if not parts.hostname:
+        raise CrawlError(f"E-utilities URL {url!r} names no host")
+    return urlunsplit(parts._replace(scheme=parts.scheme.lower()))
 
 
 class RunPlan:
@@ -102,7 +129,9 @@ class RunPlan:
         self.targets_ready = False
         self.since: str | None = None
         self.mode = "full"
-        row = store.unfinished_run(config.query, config.eutils_url)
+        self.requests_counted = 0  # requests already added to crawl_runs (by the item pipeline)
+        self._targets: set[str] | None = None
+        row = store.unfinished_run(config.query, config.shown_url)
         if row is not None and not config.full:
             self.run_id = int(row["id"])
             self.mode = row["mode"]
@@ -111,12 +140,12 @@ class RunPlan:
             self.targets_ready = row["total"] is not None
             store.update_run(self.run_id, status="running", error=None)
             return
-        last = store.last_completed_run(config.query, config.eutils_url)
+        last = store.last_completed_run(config.query, config.shown_url)
         if last is not None and not config.full:
             self.mode = "incremental"
             self.since = watermark(last["started_at"], store.max_date("revised_date"))
         self.run_id = store.start_run(
-            config.query, config.eutils_url, self.mode, is_demo=config.is_demo, since=self.since
+            config.query, config.shown_url, self.mode, is_demo=config.is_demo, since=self.since
         )
 
     def root_searches(self) -> list[SearchSpec]:
@@ -142,6 +171,16 @@ class RunPlan:
             ids = ids[: self.config.max_records]
         self.store.set_targets(self.run_id, ids)
         self.targets_ready = True
+        self._targets = set(ids)
+
+    def targets(self) -> set[str]:
+        """Every PMID this run asked for (done or not): records outside it are not stored."""
+        if self._targets is None:
+            rows = self.store.conn.execute(
+                "SELECT pmid FROM crawl_targets WHERE run_id=?", (self.run_id,)
+            )
+            self._targets = {str(r[0]) for r in rows}
+        return self._targets
 
     def pending(self) -> set[str]:
         return {str(p) for p in self.store.pending_targets(self.run_id)}
@@ -201,15 +240,62 @@ class CrawlSummary:
 
 
 class _RedactFilter(logging.Filter):
+    """The key out of a record's message and traceback, before any handler formats it."""
+
     def __init__(self, secret: str):
         super().__init__()
         self.secret = secret
+        self._fmt = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
         msg = record.getMessage()
         if self.secret in msg:
             record.msg, record.args = redact(msg, self.secret), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._fmt.formatException(record.exc_info)
+        if record.exc_text and self.secret in record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secret)
+        if record.stack_info and self.secret in record.stack_info:
+            record.stack_info = redact(record.stack_info, self.secret)
         return True
+
+
+def _guard_handlers(secret: str | None) -> None:
+    """Put the redaction filter on every root handler there is now.
+
+    Scrapy replaces its root handler when a crawler is created, dropping any filter set
+    before; so this runs again once the engine has started, on the handler that logs.
+    """
+    if not secret:
+        return
+    for h in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactFilter) for f in h.filters):
+            h.addFilter(_RedactFilter(secret))
+
+
+@contextlib.contextmanager
+def crawl_lock(db: str) -> Iterator[None]:
+    """One crawl per database: a second one would resume the first's run beside it.
+
+    flock on <db>.crawl-lock, held for the whole crawl; the OS drops it when the process
+    ends in any way (kill -9 too), so a stale lock cannot block the next crawl.
+    """
+    path = Path(str(db) + ".crawl-lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield  # the store reports an unwritable place itself, naming the database
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CrawlError(
+                f"another crawl is running on {db}; wait for it to finish (one crawl per database)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | None:
@@ -234,16 +320,17 @@ def probe(eutils_url: str, *, email: str | None, timeout: float = 8.0) -> str | 
 
 def run_crawl(config: CrawlConfig) -> CrawlSummary:
     """Crawl config.eutils_url into the store; the caller decides which server that is."""
-    store = Store(config.db)  # fails early, with the path, if it is not writable
-    try:
-        if config.email is None and not config.is_demo:
-            print(
-                "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
-                file=sys.stderr,
-            )
-        return _crawl(config, store)
-    finally:
-        store.close()
+    with crawl_lock(config.db):
+        store = Store(config.db)  # fails early, with the path, if it is not writable
+        try:
+            if config.email is None and not config.is_demo:
+                print(
+                    "warning: NCBI_EMAIL is not set; NCBI asks every client for a contact e-mail",
+                    file=sys.stderr,
+                )
+            return _crawl(config, store)
+        finally:
+            store.close()
 
 
 def kept_summary(db: str) -> CrawlSummary:
@@ -272,6 +359,7 @@ def kept_summary(db: str) -> CrawlSummary:
 
 def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
     from scrapy.crawler import CrawlerProcess
+    from scrapy.signals import engine_started
 
     from crawler.settings import scrapy_settings
     from crawler.spiders.pubmed import PubmedSpider
@@ -281,22 +369,26 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         store.set_meta("demo", "1")
     settings = scrapy_settings(api_key=bool(config.api_key), backoff_base=config.backoff_base)
     settings["KEA_API_KEY"] = config.api_key
-    settings["KEA_EUTILS_URL"] = config.eutils_url
+    settings["KEA_EUTILS_URL"] = config.shown_url  # for messages only
+    settings["DOWNLOAD_TIMEOUT"] = min(float(settings["DOWNLOAD_TIMEOUT"]), REQUEST_TIMEOUT)
     process = CrawlerProcess(settings)
-    if config.api_key:
-        for h in logging.getLogger().handlers:
-            h.addFilter(_RedactFilter(config.api_key))
     crawler = process.create_crawler(PubmedSpider)
+    _guard_handlers(config.api_key)
+    crawler.signals.connect(lambda: _guard_handlers(config.api_key), signal=engine_started)
     started = time.monotonic()
     process.crawl(crawler, plan=plan)
-    process.start()  # blocks until the spider closes
+    _guard_handlers(config.api_key)
+    _run_stoppable(process, lambda signum: _stop_now(config, plan, crawler, signum))
     seconds = time.monotonic() - started
     spider = crawler.spider
     requests = int(crawler.stats.get_value("downloader/request_count", 0) or 0)
-    store.add_requests(plan.run_id, requests)
+    # the item pipeline added the requests made up to its last batch, in that batch's
+    # transaction; the rest (after the last batch) now
+    store.add_requests(plan.run_id, max(0, requests - plan.requests_counted))
+    plan.requests_counted = max(requests, plan.requests_counted)
     reason = crawler.stats.get_value("finish_reason")
     for w in getattr(spider, "warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {redact(w, config.api_key)}", file=sys.stderr)
     if spider is not None and spider.fatal_error:
         msg = redact(spider.fatal_error, config.api_key)
         store.update_run(plan.run_id, status="failed", error=msg, finished_at=time.time())
@@ -311,7 +403,9 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         plan.run_id,
         status="completed",
         finished_at=time.time(),
-        missing=len(pending) + getattr(spider, "truncated_windows", 0),
+        missing=len(pending)
+        + getattr(spider, "truncated_windows", 0)
+        + sum(getattr(spider, "unlisted", {}).values()),
     )
     if not config.is_demo:
         _drop_demo(store)
@@ -335,6 +429,47 @@ def _crawl(config: CrawlConfig, store: Store) -> CrawlSummary:
         is_demo=config.is_demo,
         warnings=list(getattr(spider, "warnings", [])),
     )
+
+
+def _run_stoppable(process: Any, on_signal: Any) -> None:
+    """Run the crawl; SIGTERM/SIGINT end it at once through on_signal(signum).
+
+    Scrapy's own handlers stop gracefully: they wait for the request in flight, up to the
+    download timeout (half a minute against a hung server). Nothing needs that wait: each
+    batch is stored in one transaction and a run resumes from the store, as after kill -9.
+    """
+    old = {s: signal.signal(s, lambda signum, _f: on_signal(signum)) for s in _STOP_SIGNALS}
+    try:
+        process.start(install_signal_handlers=False)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_now(config: CrawlConfig, plan: RunPlan, crawler: Any, signum: int) -> None:
+    """Record the stop on a connection of its own, say so in one line, and exit (code 2).
+
+    Whatever the threads were doing is cut off as by kill -9, which the store survives
+    (an unfinished batch is rolled back); a connection of its own so as not to commit
+    half of a transaction the interrupted code had open.
+    """
+    name = signal.Signals(signum).name
+    try:
+        sent = int(crawler.stats.get_value("downloader/request_count", 0) or 0)
+        with Store(config.db) as store:
+            store.add_requests(plan.run_id, max(0, sent - plan.requests_counted))
+            store.update_run(plan.run_id, status="running", error=f"stopped: {name}")
+    finally:
+        sys.stderr.write(
+            f"kea crawl: error: crawl stopped by {name}; what was fetched is stored: "
+            "run the same command again to resume\n"
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(2)
 
 
 def _drop_demo(store: Store) -> None:

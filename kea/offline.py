@@ -29,14 +29,14 @@ def crawl_or_demo(config: CrawlConfig) -> CrawlSummary:
         real = store.conn.execute("SELECT COUNT(*) FROM articles WHERE is_demo=0").fetchone()[0]
     if real:
         print(
-            f"E-utilities unreachable at {config.eutils_url} ({why}); keeping the "
+            f"E-utilities unreachable at {config.shown_url} ({why}); keeping the "
             f"{real} records already stored",
             file=sys.stderr,
         )
         return kept_summary(config.db)
     with StandinServer(demo_records()) as server:
         print(
-            f"NCBI E-utilities unreachable at {config.eutils_url} ({why}); continuing "
+            f"NCBI E-utilities unreachable at {config.shown_url} ({why}); continuing "
             f"offline with the built-in stand-in and its DEMO records",
             file=sys.stderr,
         )

@@ -20,6 +20,7 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.http import FormRequest, Request, Response
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler.eutils import (
     ESEARCH_MAX,
@@ -33,6 +34,7 @@ from crawler.eutils import (
     ncbi_date,
     parse_esearch,
     plan_history_pages,
+    redact_url,
     split_window,
     use_post,
 )
@@ -46,6 +48,29 @@ log = logging.getLogger(__name__)
 EARLIEST = date(1781, 1, 1)  # older than any PubMed entry date
 MAX_RESEARCH = 3  # history lost this often for one search: fetch its records by id instead
 MAX_PARSE_RETRIES = 3
+
+
+class EutilsRequest(Request):
+    """A GET whose printed form never holds the API key.
+
+    Scrapy and its middlewares print requests as ``<GET url>`` in every log line they write
+    (download errors, retries, spider errors); the key stays in the URL sent, not in the
+    one shown. Copies made for retries (Request.replace) keep the class.
+    """
+
+    def __repr__(self) -> str:
+        return f"<{self.method} {redact_url(self.url)}>"
+
+    __str__ = __repr__
+
+
+class EutilsFormRequest(FormRequest):
+    """A POST (the key is in the body, never printed); the same printed form as a GET."""
+
+    def __repr__(self) -> str:
+        return f"<{self.method} {redact_url(self.url)}>"
+
+    __str__ = __repr__
 
 
 @dataclass
@@ -91,7 +116,9 @@ class PubmedSpider(scrapy.Spider):
         self.second_pass_done = False
         self.warnings: list[str] = []
         self.truncated_windows = 0
+        self.unlisted: dict[str, int] = {}  # search key -> records counted but not listed
         self.windows_ignored = False
+        self._closing: Any = None
         self.parse_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kea-parse")
 
     @classmethod
@@ -118,8 +145,8 @@ class PubmedSpider(scrapy.Spider):
             "priority": 10 if name == "esearch" else 0,
         }
         if use_post(full):
-            return FormRequest(url, formdata=full, **common)
-        return Request(url + "?" + urlencode(full), method="GET", **common)
+            return EutilsFormRequest(url, formdata=full, **common)
+        return EutilsRequest(url + "?" + urlencode(full), method="GET", **common)
 
     def search_request(self, state: SearchState) -> Request:
         s = state.spec
@@ -167,10 +194,12 @@ class PubmedSpider(scrapy.Spider):
                     f"the server ignores date windows; only the first {len(res.ids)} of "
                     f"{res.count} records can be listed"
                 )
+        accounted = self.windows_ignored  # a gap already counted as unreachable
         halves = None
         if res.count > len(res.ids) and res.count > ESEARCH_MAX and not self.windows_ignored:
             halves = _weighted_split(state.spec.lo or EARLIEST, state.spec.hi or date.today())
             if halves is None:  # a single day past the window: keep what can be listed
+                accounted = True
                 self.truncated_windows += res.count - len(res.ids)
                 self.warnings.append(
                     f"{res.count} records share the single day {state.spec.lo}; PubMed lists "
@@ -187,6 +216,13 @@ class PubmedSpider(scrapy.Spider):
             )
             if key not in self.leaf_order:
                 self.leaf_order.append(key)
+            gap = len(res.ids) < res.count and not accounted and key not in self.unlisted
+            if gap:  # an answer that lists fewer ids than it counts is not a complete one
+                self.unlisted[key] = res.count - len(set(res.ids))
+                self.warnings.append(
+                    f"esearch counted {res.count} records but listed {len(res.ids)}; the "
+                    f"{self.unlisted[key]} not listed are counted missing"
+                )
             if self.fetch_planned:
                 yield from self.plan_search_fetches(state)
         if self.outstanding == 0 and not self.fetch_planned:
@@ -206,12 +242,12 @@ class PubmedSpider(scrapy.Spider):
 
     def plan_fetches(self) -> Iterator[Any]:
         """All searches are in: decide the targets (once per run), then the requests."""
-        self.fetch_planned = True
         leaves = [self.searches[k] for k in self.leaf_order]
         by_role: dict[str, list[str]] = {}
         for st in leaves:
             by_role.setdefault(st.spec.role, []).extend(st.ids)
         self.plan.record_targets(by_role)
+        self.fetch_planned = True  # only once the targets are stored: else the run never ran
         pending = self.plan.pending()
         self.plan.report_total()
         assigned: set[str] = set()
@@ -308,24 +344,40 @@ class PubmedSpider(scrapy.Spider):
         raise DontCloseSpider
 
     def on_error(self, failure: Any) -> None:
+        """Handle every failed download here, so Scrapy prints no traceback for it.
+
+        A fatal one closes the spider without raising: an errback that raises makes Scrapy
+        log "Error downloading ..." with a traceback before the one line the user should see.
+        """
         exc = failure.value
         if isinstance(exc, FatalEutilsError):
-            self._fatal(str(exc))
+            return self._fatal_quietly(str(exc))
         if isinstance(exc, CloseSpider):
-            raise exc
+            return self._fatal_quietly(self.fatal_error or f"closed: {exc.reason}")
         if isinstance(exc, IgnoreRequest):  # planned against a replaced history set: not lost
-            return
+            return None
         request = getattr(failure, "request", None)
         what = request.meta.get("endpoint") if request is not None else None
         if what == "esearch":
-            self._fatal(f"esearch failed: {type(exc).__name__}: {str(exc)[:200]}")
+            return self._fatal_quietly(f"esearch failed: {type(exc).__name__}: {str(exc)[:200]}")
         # a lost efetch page: its records stay pending and the by-id pass asks again
         log.warning("efetch failed (%s); its records will be asked for by id", type(exc).__name__)
 
     def _fatal(self, message: str) -> None:
+        """From a callback: Scrapy closes the spider on CloseSpider without logging it."""
         if self.fatal_error is None:
             self.fatal_error = message
         raise CloseSpider("fatal")
+
+    def _fatal_quietly(self, message: str) -> None:
+        """From an errback: close the spider ourselves, and let the failure end here."""
+        if self.fatal_error is None:
+            self.fatal_error = message
+        if self._closing is None and getattr(self, "crawler", None) is not None:
+            self._closing = deferred_from_coro(
+                self.crawler.engine.close_spider_async(reason="fatal")
+            )
+            self._closing.addErrback(lambda f: log.debug("closing the spider: %s", f.value))
 
 
 def _weighted_split(lo: date, hi: date) -> tuple[tuple[date, date], tuple[date, date]] | None:
