@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def train_command(
         raise KeaError(f"--out {out}: a model is <name>.json (with <name>.npz beside it)")
     if target.exists() and not target.is_file():
         raise KeaError(f"--out {target} is not a file")
+    _check_writable(target.parent)  # before minutes of training, not after
     gold_paths = [Path(g) for g in gold] if gold else [DEFAULT_GOLD]
     for p in gold_paths:
         if not p.exists():
@@ -131,6 +133,21 @@ def train_command(
         f"{time.perf_counter() - t0:.0f}s -> {path} (version {model.version_}); CV: "
         + ", ".join(f"{k} {v}" for k, v in h.items())
     )
+
+
+def _check_writable(folder: Path) -> None:
+    """The model folder (or the nearest existing parent, when it is still to be made) takes
+    new files; access() alone says yes to root on read-only mounts, so a file is tried."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise KeaError(f"cannot write a model in {folder}: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise KeaError(f"cannot write a model in {folder} ({err.strerror})") from None
 
 
 def fit_with_metadata(
