@@ -42,7 +42,8 @@ def bounded_int(what: str, low: int, high: int) -> Callable[[str], int]:
 
 
 YEAR = bounded_int("a year", YEAR_MIN, YEAR_MAX)
-AT_LEAST = bounded_int("a minimum", 1, COUNT_MAX)
+# the sign is checked by filter_from_args (a KeaError naming the flag), the size here
+AT_LEAST = bounded_int("a minimum", -COUNT_MAX, COUNT_MAX)
 
 
 def filter_dest(lab: Label) -> str:
