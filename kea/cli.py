@@ -1,19 +1,49 @@
 """`kea`: one command with subcommands, each a thin wrapper over a library function.
 
-Errors the user can act on (KeaError) become one line on stderr and exit code 2.
+Errors the user can act on (KeaError, a bad flag, a file system refusing a write) become one
+line on stderr, ``kea <command>: error: ...``, and exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any, NoReturn
 
-from kea.filters_cli import add_filter_args, add_label_args, filter_from_args, labels_from_args
+from kea.filters_cli import (
+    add_filter_args,
+    add_label_args,
+    bounded_int,
+    filter_from_args,
+    labels_from_args,
+)
 from pipeline.errors import KeaError
+
+PMID_MAX = 2**63 - 1  # SQLite's INTEGER
+PORT = bounded_int("a port number", 1, 65535)
+# a key embedded in a stored URL or message (`kea status` prints both)
+_API_KEY = re.compile(r"(api_key=)[^&\s#'\"]+", re.IGNORECASE)
+
+
+class KeaArgumentParser(argparse.ArgumentParser):
+    """argparse with kea's error line: one line, ``kea <command>: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _pmid(raw: str) -> str:
+    """A PubMed id as typed: ASCII digits, within SQLite's integers."""
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= PMID_MAX:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a PubMed id (a positive number)")
+    return str(int(text))
 
 
 def _db_arg(p: argparse.ArgumentParser) -> None:
@@ -27,7 +57,7 @@ def _db_arg(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from pipeline.export import FORMATS
 
-    parser = argparse.ArgumentParser(
+    parser = KeaArgumentParser(
         prog="kea",
         description="Ketamine Evidence Atlas: crawl, classify and explore PubMed research on "
         "ketamine for depression, PTSD and anxiety.",
@@ -86,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: kea classify --db data/kea.sqlite",
     )
     _db_arg(p)
-    p.add_argument("--model", default=None, help="model file (default: the shipped model)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="model file (default: the one `kea train` wrote beside the database, "
+        "or in $KEA_MODEL_DIR, else the shipped model)",
+    )
     p.add_argument("--all", action="store_true", help="relabel every record")
 
     p = sub.add_parser(
@@ -100,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="gold JSONL file (repeatable; default ../shared/corpus/dev.jsonl)",
     )
-    p.add_argument("--out", default=None, help="model file to write (default: the shipped model)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="model file to write (default: models/kea-classifier.json beside the database, "
+        "or in $KEA_MODEL_DIR; never the shipped model unless named)",
+    )
     p.add_argument("--model-name", default=None, help="registered model name")
     p.add_argument(
         "--db", default=None, help="also train on human corrections stored in this database"
@@ -113,7 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--gold", action="append", required=True, help="gold JSONL file (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--folds", type=int, default=5)
+    p.add_argument(
+        "--folds", type=bounded_int("a number of folds", 2, 1000), default=5, metavar="K"
+    )
     p.add_argument("--model-name", default=None, help="registered model name")
     p.add_argument(
         "--model",
@@ -127,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record a human correction of a record's labels",
         epilog="example: kea label 12345678 --design rct --conditions depression,ptsd",
     )
-    p.add_argument("pmid")
+    p.add_argument("pmid", type=_pmid)
     _db_arg(p)
     add_label_args(p)
     p.add_argument(
@@ -143,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: kea dashboard --port 8501",
     )
     _db_arg(p)
-    p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--port", type=PORT, default=8501)
     p.add_argument("--host", default="localhost")
 
     p = sub.add_parser(
@@ -151,11 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the offline E-utilities stand-in (tests, demo)",
         epilog="example: kea standin --port 8800 --records 2000",
     )
-    p.add_argument("--port", type=int, default=8800)
+    p.add_argument(
+        "--port", type=bounded_int("a port number (0: any free one)", 0, 65535), default=8800
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument(
         "--records",
-        type=int,
+        type=bounded_int("a number of records", 1, 1_000_000),
         default=None,
         help="serve N synthetic records instead of the demo records",
     )
@@ -195,17 +239,29 @@ def _fmt_time(ts: float | None) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
+def _redact(value: Any) -> Any:
+    """An API key never reaches the screen: ``api_key=...`` in URLs and messages, and the
+    current $NCBI_API_KEY wherever it appears."""
+    if not isinstance(value, str):
+        return value
+    from crawler.eutils import redact
+
+    return redact(_API_KEY.sub(r"\1***", value), os.environ.get("NCBI_API_KEY") or None)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from pipeline.store import Store
 
-    with Store(args.db) as store:
-        runs = store.runs(limit=5)
+    # read-only: never creates, never upgrades or converts what it reads (a read-only file
+    # is fine), refuses files that are not kea stores
+    with Store(args.db, readonly=True) as store:
+        runs = [{k: _redact(r[k]) for k in r.keys()} for r in store.runs(limit=5)]
         info = {
             "database": str(store.path),
             "records": store.count(),
             "deleted": store.count(include_deleted=True) - store.count(),
             "demo": store.is_demo,
-            "runs": [{k: r[k] for k in r.keys()} for r in runs],
+            "runs": runs,
             "records_per_year": {str(y): n for y, n in store.years()},
         }
     if args.json:
@@ -236,12 +292,47 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_out(out: str, fmt: str) -> None:
+    """Refuse an output the export could not write, before the database is opened."""
+    if out == "-":
+        if fmt == "xlsx":
+            raise KeaError("xlsx is a binary format: give a file with --out, e.g. --out kea.xlsx")
+        return
+    if not out.strip():
+        raise KeaError("--out is empty: give a file name, or - for standard output")
+    target = os.path.abspath(out)
+    folder = os.path.dirname(target)
+    if os.path.isdir(target):
+        raise KeaError(f"--out {out} is a folder: give a file name")
+    if not os.path.isdir(folder):
+        raise KeaError(f"--out {out}: folder {folder} does not exist")
+    if os.path.exists(target) and not os.path.isfile(target):
+        return  # a FIFO or device: written through by the export
+    import tempfile
+
+    try:  # can a file be created there? (access() says yes to root on read-only mounts)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise KeaError(f"--out {out}: cannot write in {folder} ({err.strerror})") from None
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from pipeline.export import export_to
     from pipeline.store import Store
 
+    filt = filter_from_args(args)  # every check before the database is opened
+    _check_out(args.out, args.format)
     with Store(args.db, readonly=True) as store:
-        n = export_to(store, args.format, args.out, filter_from_args(args))
+        try:
+            n = export_to(store, args.format, args.out, filt)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            if args.out == "-":
+                _silence_stdout()
+            where = "standard output" if args.out == "-" else args.out
+            raise KeaError(f"cannot write {where}: {err.strerror or err}") from None
     if args.out != "-":
         print(f"wrote {n} records to {args.out}", file=sys.stderr)
     return 0
@@ -251,7 +342,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from pipeline.classify.service import classify_store
     from pipeline.store import Store
 
-    with Store(args.db) as store:
+    with Store(args.db, create=False) as store:  # a missing database is an error, not created
         report = classify_store(store, model_path=args.model, relabel_all=args.all)
     print(report)
     return 0
@@ -305,7 +396,19 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 def _cmd_standin(args: argparse.Namespace) -> int:
     from crawler.standin.server import serve_forever
 
-    serve_forever(host=args.host, port=args.port, n_records=args.records, faults=args.faults)
+    try:
+        serve_forever(host=args.host, port=args.port, n_records=args.records, faults=args.faults)
+    except OSError as err:
+        raise KeaError(
+            f"cannot serve on {args.host}:{args.port}: {err.strerror or err}"
+            + (
+                " (another program uses the port; pick another with --port)"
+                if err.errno == errno.EADDRINUSE
+                else ""
+            )
+        ) from None
+    except ValueError as err:  # the stand-in's own checks (StandinError)
+        raise KeaError(str(err)) from None
     return 0
 
 
@@ -322,19 +425,41 @@ COMMANDS = {
 }
 
 
+def _silence_stdout() -> None:
+    """After standard output failed (full disk, closed pipe), point it at /dev/null so the
+    interpreter's final flush does not print a second error."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except KeaError as err:
-        print(f"kea {args.command}: error: {err}", file=sys.stderr)
+    command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+
+    def fail(message: str) -> int:
+        print(f"kea {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+    try:
+        rc = command(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows here, not at exit
+        return rc
+    except KeaError as err:
+        return fail(str(err))
     except KeyboardInterrupt:
         print(f"kea {args.command}: interrupted; run it again to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 0
+    except OSError as err:  # the system refused a read or write kea did not anticipate
+        if err.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT) and err.filename is None:
+            _silence_stdout()
+            return fail(f"cannot write standard output: {err.strerror}")
+        where = f": {err.filename}" if err.filename else ""
+        return fail(f"{err.strerror or err}{where}")
 
 
 if __name__ == "__main__":

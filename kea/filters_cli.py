@@ -9,11 +9,41 @@ for an integer, ``--X/--no-X`` for a boolean), and every label gets ``--NAME`` o
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from pipeline.errors import KeaError
 from pipeline.labels import FILTERABLE, LABELS, Label
+
+YEAR_MIN, YEAR_MAX = 1000, 9999  # publication years, as the store holds them
+COUNT_MAX = 10**9  # a sample size or count that fits every integer column
+
+
+def bounded_int(what: str, low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number within [low, high], else one clear error.
+
+    Python reads 20-digit numbers happily; SQLite and the socket layer do not, so every
+    numeric flag is bounded where it is read.
+    """
+
+    def parse(raw: str) -> int:
+        text = raw.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not (digits.isascii() and digits.isdigit()):
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number ({what})")
+        if len(digits) > 19 or not low <= int(text) <= high:
+            shown = text if len(text) <= 24 else text[:21] + "..."
+            raise argparse.ArgumentTypeError(f"{shown} is out of range for {what}: {low} to {high}")
+        return int(text)
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+YEAR = bounded_int("a year", YEAR_MIN, YEAR_MAX)
+# the sign is checked by filter_from_args (a KeaError naming the flag), the size here
+AT_LEAST = bounded_int("a minimum", -COUNT_MAX, COUNT_MAX)
 
 
 def filter_dest(lab: Label) -> str:
@@ -49,7 +79,7 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
         elif lab.kind == "integer":
             p.add_argument(
                 flag,
-                type=int,
+                type=AT_LEAST,
                 default=None,
                 dest=filter_dest(lab),
                 metavar="N",
@@ -64,8 +94,16 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
                 help=f"only studies with (--{lab.cli_flag}) or without (--no-{lab.cli_flag}):"
                 f" {lab.help}",
             )
-    p.add_argument("--since", type=int, default=None, help="publication year from (inclusive)")
-    p.add_argument("--until", type=int, default=None, help="publication year up to (inclusive)")
+    p.add_argument(
+        "--since", type=YEAR, default=None, metavar="YEAR", help="publication year from (inclusive)"
+    )
+    p.add_argument(
+        "--until",
+        type=YEAR,
+        default=None,
+        metavar="YEAR",
+        help="publication year up to (inclusive)",
+    )
     p.add_argument("--search", default=None, help="full-text search over title and abstract")
     p.add_argument(
         "--all",

@@ -6,8 +6,12 @@ that labels a record never saw it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +39,8 @@ from pipeline.errors import KeaError
 from pipeline.labels import LABEL_NAMES, LABELS
 from pipeline.records import Article
 from pipeline.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -402,3 +408,172 @@ def test_card_metrics_agree_with_the_evaluation(corpus: list[dict], oof: list[di
 
 def test_model_card_of_a_missing_model_is_none(tmp_path: Path) -> None:
     assert model_card(tmp_path / "nope.json") is None
+
+
+# --------------------------------------------------------------------------- atomic training
+# Run in a child: save a changed copy of the model at argv[1], SIGKILLed at one moment of
+# the save, found whatever the implementation: "before N" = just before the N-th file
+# operation in the model's folder (a write-open, link, rename or removal, seen by an audit
+# hook); "during N" = halfway through the first write to the N-th file opened for writing
+# there. It prints how many of each it saw when nothing killed it.
+_KILL_SAVE = """
+import io, os, signal, sys
+from pathlib import Path
+from pipeline.classify.portable import PortableModel
+from pipeline.classify.train import load_model, save_model
+
+target, how, at = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+old = load_model(target)
+arrays = dict(old.arrays)
+key = next(k for k in sorted(arrays) if k.endswith(".coef"))
+arrays[key] = arrays[key] * 2
+new = PortableModel(old.spec, arrays, {"model_version": "new"})
+folder = str(target.parent.resolve())
+ops, opened = [], []
+
+def kill():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+def in_folder(p):
+    try:
+        return os.path.dirname(os.path.abspath(os.fsdecode(p))) == folder
+    except TypeError:
+        return False
+
+def hook(event, args):
+    if event == "open":
+        path, mode, flags = args
+        writes = (mode is not None and any(c in mode for c in "wax+")) or (
+            mode is None and isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+        hit = writes and in_folder(path)
+    elif event in ("os.rename", "os.replace", "os.link"):
+        hit = in_folder(args[1])
+    elif event == "os.remove":
+        hit = in_folder(args[0])
+    else:
+        return
+    if hit:
+        ops.append(event)
+        if how == "before" and len(ops) == at + 1:
+            kill()
+
+class HalfWrite:
+    def __init__(self, fh):
+        self._fh = fh
+    def write(self, data):
+        self._fh.write(data[: max(1, len(data) // 2)])
+        self._fh.flush()
+        kill()
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return self._fh.__exit__(*exc)
+
+real_open = io.open
+
+def patched_open(file, mode="r", *args, **kwargs):
+    fh = real_open(file, mode, *args, **kwargs)
+    name = os.readlink(f"/proc/self/fd/{file}") if isinstance(file, int) else file
+    if any(c in mode for c in "wax+") and isinstance(name, str | bytes | os.PathLike) and (
+        in_folder(name)
+    ):
+        opened.append(name)
+        if how == "during" and len(opened) == at + 1:
+            return HalfWrite(fh)
+    return fh
+
+io.open = patched_open
+sys.addaudithook(hook)
+save_model(new, target, {})
+print(len(ops), len(opened))
+"""
+
+
+def _run_kill_save(target: Path, how: str, at: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", _KILL_SAVE, str(target), how, str(at)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_a_kill_at_any_moment_of_a_save_leaves_a_loadable_model(tmp_path: Path) -> None:
+    """Issue 11 #5: a SIGKILL while `kea train` saves leaves the old model or the new one,
+    whole (it left a 0-byte npz, and the shipped model was the default target)."""
+    from pipeline.classify.train import save_model
+
+    target = tmp_path / "models" / "m.json"
+    old = load_model(DEFAULT_MODEL_PATH)
+    save_model(old, target, {"model_version": "old"})
+    old_hash = old.parameters_hash()
+    done = _run_kill_save(target, "none", 0)  # no kill: count the operations of one save
+    assert done.returncode == 0, done.stderr
+    n_ops, n_files = map(int, done.stdout.split()[-2:])
+    assert n_ops >= 2 and n_files >= 1
+    new_hash = load_model(target).parameters_hash()
+    assert new_hash != old_hash
+    outcomes = []
+    moments = [("before", k) for k in range(n_ops)] + [("during", k) for k in range(n_files)]
+    for how, at in moments:
+        save_model(old, target, {"model_version": "old"})  # start from the old model
+        res = _run_kill_save(target, how, at)
+        assert res.returncode == -signal.SIGKILL, (how, at, res.stderr)
+        try:
+            got = load_model(target)
+        except KeaError as err:
+            pytest.fail(f"killed {how} file operation {at + 1}: {err}")
+        # whole: the arrays are the ones of the JSON read with them, old or new
+        expect = {old_hash: old.version_, new_hash: "new"}.get(got.parameters_hash())
+        assert expect is not None and got.version_ == expect, (how, at, got.version_)
+        outcomes.append(expect)
+    assert outcomes[0] == old.version_ and "new" not in outcomes[: n_ops // 2]
+    # and the next save after a kill works, leaving nothing behind but the pair
+    save_model(old, target, {"model_version": "old"})
+    assert sorted(p.name for p in target.parent.iterdir()) == ["m.json", "m.npz"]
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+
+
+def test_train_by_default_writes_the_users_models_folder_never_the_shipped_model(
+    tmp_path: Path, small_gold: Path, corpus: list[dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 #5: `kea train` without --out trains into models/ beside the database (or
+    $KEA_MODEL_DIR); `kea classify` and the About page's card then use it."""
+    db = tmp_path / "data" / "kea.sqlite"
+    monkeypatch.setenv("KEA_DB", str(db))
+    monkeypatch.delenv("KEA_MODEL_DIR", raising=False)
+    shipped = _hashes(DEFAULT_MODEL_PATH.parent)
+    doc_card = hashlib.sha256(card.DOC_PATH.read_bytes()).hexdigest()
+    assert model_card() == model_card(DEFAULT_MODEL_PATH)  # nothing trained yet: shipped
+    msg = train_command([str(small_gold)], None, "hybrid-word", None)
+    trained = tmp_path / "data" / "models" / "kea-classifier.json"
+    assert f"-> {trained}" in msg
+    assert _hashes(DEFAULT_MODEL_PATH.parent) == shipped
+    assert hashlib.sha256(card.DOC_PATH.read_bytes()).hexdigest() == doc_card
+    version = load_model(trained).version_
+    assert trained.with_suffix(".md").read_text().startswith("# Model card")
+    assert model_card()["model_version"] == version  # the About page shows the trained one
+    with Store(db) as store:
+        store.upsert_batch([article_from_record(r) for r in corpus[:5]])
+        assert f"model {version}" in classify_store(store)
+        assert {store.get_labels(r["pmid"])["model_version"] for r in corpus[:5]} == {version}
+    # $KEA_MODEL_DIR wins over the database's folder
+    elsewhere = tmp_path / "mine"
+    monkeypatch.setenv("KEA_MODEL_DIR", str(elsewhere))
+    assert model_card() == model_card(DEFAULT_MODEL_PATH)  # none there yet: the shipped one
+    (elsewhere / "kea-classifier.json").parent.mkdir()
+    for suffix in (".json", ".npz"):
+        (elsewhere / f"kea-classifier{suffix}").write_bytes(
+            trained.with_suffix(suffix).read_bytes()
+        )
+    assert model_card()["model_version"] == version

@@ -1,7 +1,10 @@
 """The model card: one metadata dict per trained model, read by the dashboard's About page
-and rendered into ``docs/model-card.md`` by ``kea train``.
+and rendered by ``kea train`` beside the model it wrote (``<stem>.md``; ``docs/model-card.md``
+for the shipped model, retrained with ``--out pipeline/classify/shipped/kea-classifier.json``).
 
-``model_card()`` returns the shipped model's metadata (the ``metadata`` block of its JSON).
+``model_card()`` returns the metadata (the ``metadata`` block of its JSON) of the model `kea
+classify` uses: the user's trained one when there is one (``train.preferred_model_path``),
+else the shipped one.
 Besides the training record (``model_version``, ``training_hash``, ``n_records``, ``cv``,
 ``libraries``, ...) it holds:
 
@@ -22,6 +25,7 @@ Besides the training record (``model_version``, ``training_hash``, ``n_records``
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,12 +53,13 @@ METRIC_OF_KIND = {
 
 
 def model_card(path: str | Path | None = None) -> dict[str, Any] | None:
-    """The shipped (or given) model's metadata, or None when there is no readable model."""
-    from pipeline.classify.train import DEFAULT_MODEL_PATH
+    """The metadata of the model `kea classify` uses (the user's trained model when there
+    is one, else the shipped one) or of the given file; None when it is unreadable."""
+    from pipeline.classify.train import preferred_model_path
 
     try:
-        return portable.read_metadata(path or DEFAULT_MODEL_PATH)
-    except (ModelError, KeyError):
+        return portable.read_metadata(path or preferred_model_path())
+    except (ModelError, KeyError, TypeError, OSError):
         return None
 
 
@@ -209,7 +214,15 @@ def render(meta: dict[str, Any], template: Path = TEMPLATE) -> str:
 
 
 def write_card(meta: dict[str, Any], path: str | Path = DOC_PATH) -> Path:
+    """Render the card to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(meta), encoding="utf-8")
+    text = render(meta)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"cannot write model card {path}: {err.strerror or err}") from err
     return path

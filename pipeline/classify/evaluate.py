@@ -31,25 +31,91 @@ NONE = "(none)"  # how a missing single value is scored
 HEADLINE_LABELS = ("relevance", "conditions", "design", "outcome", "sample_size")
 
 
+# the labels every gold record must state (training and the fold split read them)
+GOLD_REQUIRED = ("relevance", "conditions", "design", "outcome")
+_TEXT_FIELDS = ("title", "abstract", "journal")
+_LIST_FIELDS = ("publication_types", "mesh_terms", "keywords")
+
+
+def check_gold_record(rec: Any) -> None:
+    """One gold record against the registry (``Label.check``); ValueError names the field."""
+    if not isinstance(rec, dict):
+        raise ValueError(f"a record is a JSON object, not {type(rec).__name__}")
+    pmid = rec.get("pmid")
+    if isinstance(pmid, bool) or not isinstance(pmid, str | int) or not str(pmid).isdecimal():
+        raise ValueError(f"'pmid' must be a PubMed id (digits), not {pmid!r}")
+    for key in _TEXT_FIELDS:
+        if rec.get(key) is not None and not isinstance(rec[key], str):
+            raise ValueError(f"PMID {pmid}: {key!r} must be text, not {rec[key]!r:.40}")
+    for key in _LIST_FIELDS:
+        value = rec.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, str) for v in value)
+        ):
+            raise ValueError(f"PMID {pmid}: {key!r} must be a list of text, not {value!r:.40}")
+    year = rec.get("year")
+    if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+        raise ValueError(f"PMID {pmid}: 'year' must be a whole number, not {year!r:.40}")
+    labels = rec.get("labels")
+    if not isinstance(labels, dict):
+        what = "missing" if labels is None else f"{type(labels).__name__}, not an object"
+        raise ValueError(f"PMID {pmid}: 'labels' is {what}")
+    unknown = sorted(set(labels) - {lab.name for lab in LABELS})
+    if unknown:
+        raise ValueError(f"PMID {pmid}: unknown label(s) {', '.join(map(repr, unknown))}")
+    for lab in LABELS:
+        if lab.name in GOLD_REQUIRED and labels.get(lab.name) is None:
+            raise ValueError(f"PMID {pmid}: label {lab.name!r} is missing")
+        if lab.name in labels:
+            try:
+                lab.check(labels[lab.name])
+            except ValueError as err:
+                raise ValueError(f"PMID {pmid}: {err}") from None
+
+
 def load_gold(paths: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """Gold JSONL records from one or more files (clear error when a file is missing)."""
+    """Gold JSONL records from one or more files, each checked against the label registry:
+    any unreadable or malformed record is one KeaError naming file and line."""
     recs: list[dict[str, Any]] = []
     for p in paths:
         path = Path(p)
         if not path.exists():
             raise KeaError(f"gold file {path} does not exist")
+        if not path.is_file():
+            raise KeaError(f"gold file {path} is not a file")
         try:
-            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if line.strip():
-                    rec = json.loads(line)
-                    if "labels" not in rec:
-                        raise KeaError(f"{path}:{n}: record has no 'labels'")
-                    recs.append(rec)
-        except json.JSONDecodeError as err:
-            raise KeaError(f"{path}: not JSON lines ({err})") from err
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise KeaError(
+                f"gold file {path} is not UTF-8 text ({err.reason} at byte {err.start})"
+            ) from None
+        except OSError as err:
+            raise KeaError(f"cannot read gold file {path}: {err.strerror}") from None
+        for n, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise KeaError(f"{path}:{n}: not a JSON line ({err.msg})") from None
+            except RecursionError:
+                raise KeaError(f"{path}:{n}: JSON nested too deeply") from None
+            try:
+                check_gold_record(rec)
+            except ValueError as err:
+                raise KeaError(f"{path}:{n}: {err}") from None
+            recs.append(rec)
     if not recs:
         raise KeaError("no gold records in " + ", ".join(map(str, paths)))
     return recs
+
+
+def check_folds(folds: int, n_records: int | None = None) -> None:
+    """Cross-validation needs 2 or more folds, and no more folds than records."""
+    if folds < 2:
+        raise KeaError(f"--folds must be at least 2, not {folds}")
+    if n_records is not None and folds > n_records:
+        raise KeaError(f"--folds {folds} is more than the {n_records} gold records")
 
 
 def gold_hash(recs: Sequence[dict[str, Any]]) -> str:
@@ -93,14 +159,28 @@ def oof_predictions(
     articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5, seed: int = 0
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Out-of-fold label rows for every record, and each record's fold number."""
+    check_folds(folds, len(articles))
     keys = [strat_key(lab) for lab in labels]
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     rows: list[dict[str, Any] | None] = [None] * len(articles)
     fold_of = [0] * len(articles)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for k, (tr, te) in enumerate(skf.split(np.zeros(len(keys)), keys)):
-            model = get_model(name).fit([articles[i] for i in tr], [labels[i] for i in tr])
+        try:
+            splits = list(skf.split(np.zeros(len(keys)), keys))
+        except ValueError as err:
+            raise KeaError(
+                f"cannot split {len(keys)} gold records into {folds} folds "
+                f"({str(err).rstrip('.')}): give more gold records"
+            ) from None
+        for k, (tr, te) in enumerate(splits):
+            try:
+                model = get_model(name).fit([articles[i] for i in tr], [labels[i] for i in tr])
+            except ValueError as err:
+                raise KeaError(
+                    f"cannot train fold {k + 1} of {folds} on {len(tr)} gold records "
+                    f"({str(err).rstrip('.')}): give more gold records"
+                ) from None
             preds = predict_articles([articles[i] for i in te], model, model_version=name)
             for i, row in zip(te, preds, strict=True):
                 rows[i] = row
@@ -281,8 +361,7 @@ def cross_validate(
     """The full CV report: model + baselines, pooled OOF, mean over folds, unindexed subset."""
     name = model_name or "hybrid"
     get_model(name)  # fail early on an unknown name
-    if folds < 2:
-        raise KeaError("--folds must be at least 2")
+    check_folds(folds, len(recs))
     articles = [article_from_record(r) for r in recs]
     labels = [r["labels"] for r in recs]
     unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]

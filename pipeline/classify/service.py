@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from pipeline.classify import card
 from pipeline.classify.evaluate import (
+    check_folds,
     cross_validate,
     format_report,
     heldout,
@@ -23,7 +25,9 @@ from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
 from pipeline.classify.train import (
     DEFAULT_MODEL_PATH,
     load_model,
+    preferred_model_path,
     save_model,
+    trained_model_path,
     training_examples,
 )
 from pipeline.errors import KeaError
@@ -39,9 +43,13 @@ REQUIRED = ("relevance", "conditions", "design", "outcome")
 
 
 def classify_store(store: Store, model_path: str | None = None, relabel_all: bool = False) -> str:
-    """Label every record that lacks labels from this model (or all), in batches."""
+    """Label every record that lacks labels from this model (or all), in batches.
+
+    Without a model path: the model `kea train` wrote beside this store (or in
+    $KEA_MODEL_DIR) when there is one, else the shipped model.
+    """
     t0 = time.perf_counter()
-    model = load_model(model_path)
+    model = load_model(model_path or preferred_model_path(store.path))
     version = model.version_
     todo = list(store.iter_articles()) if relabel_all else list(store.unlabelled(version))
     n = review = 0
@@ -87,6 +95,13 @@ def train_command(
 ) -> str:
     """Train on gold files (+ corrections in --db), record CV metrics, save the model."""
     t0 = time.perf_counter()
+    # never the shipped model unless --out names it: the user's models folder
+    target = Path(out) if out else trained_model_path(db)
+    if target.suffix not in ("", ".json", ".npz"):
+        raise KeaError(f"--out {out}: a model is <name>.json (with <name>.npz beside it)")
+    if target.exists() and not target.is_file():
+        raise KeaError(f"--out {target} is not a file")
+    _check_writable(target.parent)  # before minutes of training, not after
     gold_paths = [Path(g) for g in gold] if gold else [DEFAULT_GOLD]
     for p in gold_paths:
         if not p.exists():
@@ -101,7 +116,7 @@ def train_command(
     model, meta = fit_with_metadata(articles, labels, name, folds=5)
     meta["gold_files"] = [p.name for p in gold_paths]
     meta["n_corrected"] = len(corrected)
-    path = save_model(model, Path(out) if out else DEFAULT_MODEL_PATH, meta)
+    path = save_model(model, target, meta)
     # the card: docs/model-card.md for the shipped model, <stem>.md beside any other
     card_path = (
         card.DOC_PATH if path.resolve() == DEFAULT_MODEL_PATH.resolve() else path.with_suffix(".md")
@@ -120,6 +135,21 @@ def train_command(
     )
 
 
+def _check_writable(folder: Path) -> None:
+    """The model folder (or the nearest existing parent, when it is still to be made) takes
+    new files; access() alone says yes to root on read-only mounts, so a file is tried."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise KeaError(f"cannot write a model in {folder}: {probe} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise KeaError(f"cannot write a model in {folder} ({err.strerror})") from None
+
+
 def fit_with_metadata(
     articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5
 ) -> tuple[KeaModel, dict[str, Any]]:
@@ -130,7 +160,13 @@ def fit_with_metadata(
     rows, _ = oof_predictions(articles, labels, name, folds=folds)
     cv = score(labels, rows, articles)
     threshold = get_model(name).review_threshold
-    model = get_model(name).fit(articles, labels)
+    try:
+        model = get_model(name).fit(articles, labels)
+    except ValueError as err:
+        raise KeaError(
+            f"cannot train on {len(articles)} records ({str(err).rstrip('.')}): "
+            "give more gold records"
+        ) from None
     fit_rows = predict_articles(articles, model, model_version="-")
     # the version changes when the training data or the learned parameters change (and
     # `kea classify` then relabels stored records); an edit that leaves both alone keeps it
@@ -167,6 +203,8 @@ def evaluate_command(
     gold: list[str], as_json: bool, folds: int, model_name: str | None, model_path: str | None
 ) -> str:
     """CV report with both baselines, or held-out scoring of a trained file on gold files."""
+    if not model_path:
+        check_folds(folds)
     recs = load_gold(gold)
     if model_path:
         report = heldout(recs, load_model(model_path))
