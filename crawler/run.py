@@ -36,7 +36,7 @@ from crawler.eutils import (
 )
 from crawler.spiders.pubmed import SearchSpec
 from crawler.strategy import DEFAULT_QUERY
-from pipeline.errors import CrawlError
+from pipeline.errors import CrawlError, StoreError
 from pipeline.store import DEFAULT_DB, Store, resolve_db_path
 
 log = logging.getLogger(__name__)
@@ -281,6 +281,7 @@ def crawl_lock(db: str) -> Iterator[None]:
     ends in any way (kill -9 too), so a stale lock cannot block the next crawl.
     """
     path = Path(str(db) + ".crawl-lock")
+    created = not path.exists()
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
@@ -293,7 +294,14 @@ def crawl_lock(db: str) -> Iterator[None]:
             raise CrawlError(
                 f"another crawl is running on {db}; wait for it to finish (one crawl per database)"
             ) from None
-        yield
+        try:
+            yield
+        except StoreError:
+            # the store refused the file (not kea's, newer, unwritable): leave nothing of
+            # ours beside it
+            if created:
+                path.unlink(missing_ok=True)
+            raise
     finally:
         os.close(fd)  # releases the lock
 

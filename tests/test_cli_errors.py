@@ -247,21 +247,9 @@ def _run(argv: list[str], where: str, capsys: pytest.CaptureFixture[str]) -> tup
     return res.returncode, res.stderr
 
 
-# the crawler validates its configuration (crawler/run.py, the crawler engineers' part of
-# issue 11); until that lands the bad URL reaches Scrapy, which logs a traceback first
-CRAWLER_OWNS = {"crawl-bad-url"}
-
-
 def _params() -> list[Any]:
     return [
-        pytest.param(
-            argv,
-            where,
-            id=cid,
-            marks=[pytest.mark.xfail(reason="crawler/run.py validates --eutils-url")]
-            if cid in CRAWLER_OWNS
-            else [],
-        )
+        pytest.param(argv, where, id=cid)
         for cid, argv, where in CASES
     ]
 
