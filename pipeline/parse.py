@@ -19,7 +19,15 @@ from typing import BinaryIO
 from lxml import etree
 
 from pipeline.errors import ParseError, RecordError
-from pipeline.records import AbstractSection, Article, Author, MeshHeading, ParsedBatch
+from pipeline.records import (
+    MAX_PMID,
+    AbstractSection,
+    Article,
+    Author,
+    MeshHeading,
+    ParsedBatch,
+    pmid_or_none,
+)
 
 __all__ = [
     "DeletedPmids",
@@ -151,23 +159,20 @@ def _ymd_date(elem: _Element | None) -> str | None:
 # --------------------------------------------------------------------------- record parts
 
 
-# E-utilities UIDs are 32-bit signed integers; anything else in <PMID> is not a PMID.
-MAX_PMID = 2_147_483_647
-
-
 def _pmid(container: _Element, elem: _Element | None) -> tuple[str, int]:
     """PMID (canonical ASCII digits) and its Version attribute (1 when absent).
 
     ``str.isdigit`` alone would let "1001²" or Arabic-Indic digits through, which
     ``int()`` then reads as another number than the one shown.
     """
-    pmid = _text(elem)
-    if elem is None or pmid is None:
+    text = _text(elem)
+    if elem is None or text is None:
         raise RecordError(f"<{container.tag}> has no PMID")
-    if not (pmid.isascii() and pmid.isdigit()) or not 1 <= int(pmid) <= MAX_PMID:
-        raise RecordError(f"PMID {pmid[:40]!r} is not a whole number from 1 to {MAX_PMID}")
+    pmid = pmid_or_none(text)
+    if pmid is None:
+        raise RecordError(f"PMID {text[:40]!r} is not a whole number from 1 to {MAX_PMID}")
     version = _int_or_none(elem.get("Version")) or 1
-    return str(int(pmid)), version
+    return pmid, version
 
 
 def _article_ids(id_list: _Element | None) -> dict[str, str]:

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, filters, fmt, ui
+from dashboard import data, filters, fmt, ui, url
 from pipeline.errors import KeaError
 from pipeline.labels import BY_NAME, LABELS, Label
 from pipeline.query import SORTS
@@ -27,21 +27,35 @@ f = filters.sidebar()
 st.title("Studies")
 
 total = data.count_studies(db, f)
-qp_sort = st.query_params.get("sort")
-if "st_sort" not in st.session_state:
+pages = max(1, -(-total // PAGE_SIZE))
+bad_keys: list[str] = []
+if "st_sort" not in st.session_state:  # the URL sets the page's state once, then the widgets do
+    qp_sort = st.query_params.get("sort")
     st.session_state["st_sort"] = qp_sort if qp_sort in SORTS else "strength"
+    if qp_sort is not None and qp_sort not in SORTS:
+        bad_keys.append("sort")
+    url_page, ok = url.read_page(st.query_params.get_all("page"))
+    st.session_state["st_page"] = min(url_page or 1, pages)
+    if not ok:
+        bad_keys.append("page")
+if st.session_state.get("st_page", 1) > pages:  # the filter narrowed: fewer pages now
+    st.session_state["st_page"] = pages
+url_pmid, ok = url.read_pmid(st.query_params.get_all("pmid"))
+if not ok:
+    bad_keys.append("pmid")
+filters.url_notice(*bad_keys)
 c1, c2, c3 = st.columns([2, 2, 1])
 sort = c2.selectbox("Order by", SORTS, key="st_sort", format_func=SORT_NAMES.get)
-pages = max(1, -(-total // PAGE_SIZE))
 page = 1
 if pages > 1:
-    page = int(c3.number_input(f"Page (of {pages})", 1, pages, 1, key="st_page"))
+    page = int(c3.number_input(f"Page (of {pages})", 1, pages, key="st_page"))
 c1.markdown(f"**{total:,} studies** match" + (" the filter" if not f.is_empty() else ""))
+url_extra = {"sort": None if sort == "strength" else sort, "page": page if page > 1 else None}
 
 rows = data.list_studies(db, f, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 if not rows:
     ui.no_rows()
-    filters.write_url(f, pmid=None, sort=None if sort == "strength" else sort)
+    filters.write_url(f, pmid=None, **url_extra)
     st.stop()
 
 event = st.dataframe(
@@ -101,7 +115,6 @@ if picked and picked[0] != st.session_state.get("st_row_applied"):
 st.session_state["st_row_applied"] = picked[0] if picked else None
 options = [NONE] + [r["pmid"] for r in rows]
 names = {r["pmid"]: fmt.option_label(r) for r in rows}
-url_pmid = st.query_params.get("pmid")
 if "st_pmid" not in st.session_state or (
     url_pmid and url_pmid != st.session_state.get("st_pmid_url")
 ):
@@ -115,14 +128,14 @@ pmid = st.selectbox(
     key="st_pmid",
     format_func=lambda p: names.get(p, f"PMID {p}") if p else "— choose —",
 )
-filters.write_url(f, pmid=pmid or None, sort=None if sort == "strength" else sort)
+filters.write_url(f, pmid=pmid or None, **url_extra)
 st.session_state["st_pmid_url"] = pmid or None
 
 
 def show_detail(pmid: str) -> None:
     d = data.study_detail(db, pmid)
     if d is None:
-        st.warning(f"PMID {pmid} is not in this store.")
+        st.warning(f"PMID {fmt.md_escape(str(pmid))} is not in this store.")
         return
     if d.get("retracted"):
         ui.retracted_banner()
@@ -247,7 +260,7 @@ def correction_form(d: dict[str, Any]) -> None:
             try:
                 done = data.record_correction(db, d["pmid"], changes)
             except (KeaError, ValueError) as err:
-                st.error(f"Correction not saved: {err}")
+                st.error(f"Correction not saved: {fmt.md_escape(str(err))}")
                 return
             st.session_state["st_flash"] = "Saved as human-verified: " + ", ".join(
                 BY_NAME[f].title for f in done

@@ -1,0 +1,141 @@
+"""Hostile and unlucky inputs (issue 11): crafted dashboard links, special export targets,
+oversized records, foreign databases. Each case names the defect it guards against.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import make_store
+from markdown_it import MarkdownIt
+from streamlit.testing.v1 import AppTest
+
+from dashboard import url
+from dashboard.filters import EXTRA_PARAMS
+
+APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+TIMEOUT = 60
+
+# -- #6 dashboard URL input ------------------------------------------------------------------
+EVIL_LINK = "[Session expired – log in](https://evil.example/login)"
+HOSTILE = {
+    "markdown link": EVIL_LINK,
+    "html": '<a href="https://evil.example/x">x</a><img src=x onerror=alert(1)>',
+    "20 digits": "9" * 20,
+    "negative": "-5",
+    "unicode digits": "٢٠٢٠",
+    "fullwidth digits": "１２３",
+    "repeated keys": ["1", EVIL_LINK],
+    "huge": "7" * 5000,
+}
+URL_KEYS = [*url.url_keys().values(), *EXTRA_PARAMS]
+MARKDOWN_ELEMENTS = ("markdown", "caption", "warning", "error", "info", "success", "title")
+_MD = MarkdownIt("commonmark")
+
+
+@pytest.fixture(scope="module")
+def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("edge") / "kea.sqlite", n=40, seed=3)
+
+
+def _open(monkeypatch: pytest.MonkeyPatch, db: Path, page: str, params: dict[str, Any]) -> AppTest:
+    monkeypatch.setenv("KEA_DB", str(db))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at.switch_page(page)
+    at.query_params.update(params)
+    return at.run()
+
+
+def _markdown_bodies(at: AppTest) -> list[str]:
+    return [el.value for kind in MARKDOWN_ELEMENTS for el in getattr(at, kind)]
+
+
+def assert_inert(at: AppTest) -> None:
+    """No exception, no traceback, and nothing from the URL rendered as a link or HTML."""
+    assert not at.exception, [e.value for e in at.exception]
+    for body in _markdown_bodies(at):
+        assert "Traceback" not in body and 'File "' not in body, body
+        html = _MD.render(body)
+        assert "<a " not in html and "<img" not in html, body
+        assert "evil.example" not in body, f"hostile text shown unescaped: {body!r}"
+
+
+def notice_keys(at: AppTest) -> set[str]:
+    """The URL keys the page said it ignored."""
+    notes = [w.value for w in at.warning if "were ignored" in w.value]
+    assert len(notes) <= 1
+    return set(re.findall(r"`([^`]+)`", notes[0])) if notes else set()
+
+
+@pytest.mark.parametrize("value", list(HOSTILE.values()), ids=list(HOSTILE))
+@pytest.mark.parametrize("page", ["views/studies.py", "views/export.py"])
+def test_every_url_key_with_a_hostile_value_is_inert(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path, page: str, value: Any
+) -> None:
+    at = _open(monkeypatch, store_path, page, {k: value for k in URL_KEYS})
+    assert_inert(at)
+    assert at.title and at.title[0].value in ("Studies", "Export")
+    if page == "views/studies.py":
+        keys = notice_keys(at)
+        # 'q' takes any short text and booleans take '1' of a repeated key: the rest is named
+        assert {"pmid", "sort", "yf", "yt", "sc", "pop"} <= keys
+
+
+@pytest.mark.parametrize("key", URL_KEYS)
+def test_one_key_of_twenty_digits_is_dropped_with_a_notice(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path, key: str
+) -> None:
+    at = _open(monkeypatch, store_path, "views/studies.py", {key: "9" * 20})
+    assert_inert(at)
+    if key != url.OTHER_KEYS["search"]:  # twenty digits are a fine search phrase
+        assert notice_keys(at) == {key}
+        assert at.query_params.get(key) != "9" * 20, "the bad value leaves the URL"
+
+
+def test_phishing_pmid_link_is_shown_as_text_only(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    at = _open(monkeypatch, store_path, "views/studies.py", {"pmid": EVIL_LINK})
+    assert_inert(at)
+    assert notice_keys(at) == {"pmid"}
+    assert at.selectbox(key="st_pmid").value == ""  # no study opened from a bad id
+
+
+def test_valid_link_values_still_apply(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
+    """Bounds must not cost good links: a year, a minimum N and a page survive."""
+    at = _open(monkeypatch, store_path, "views/studies.py", {"yf": "2010", "n": "20", "page": "1"})
+    assert_inert(at)
+    assert not notice_keys(at)
+    assert at.number_input(key="f_year_from").value == 2010
+    assert at.number_input(key="f_min_n").value == 20
+
+
+def test_url_codec_bounds_numbers() -> None:
+    f, dropped = url.read_query_params(
+        {"yf": "9" * 20, "yt": "٢٠٢٠", "n": "-4", "d": ["rct", "<b>"], "q": "x" * 600}
+    )
+    assert (f.year_from, f.year_to, f.min_n) == (None, None, None)
+    assert f.designs == ("rct",) and f.search is None
+    assert set(dropped) == {"yf", "yt", "n", "d", "q"}
+    assert url.read_query_params({"yf": "2001", "n": "9"})[0].year_from == 2001
+    assert url.read_pmid("0012345") == ("12345", True)
+    assert url.read_pmid("2147483648") == (None, False)
+    assert url.read_pmid(None) == (None, True)
+
+
+def test_an_unexpected_error_is_one_plain_line(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    from dashboard import data
+
+    def boom(*_a: Any, **_k: Any) -> int:
+        raise RuntimeError("/very/secret/path/module.py line 12")
+
+    monkeypatch.setattr(data, "count_studies", boom)
+    at = _open(monkeypatch, store_path, "views/studies.py", {})
+    assert not at.exception
+    assert len(at.error) == 1 and "went wrong" in at.error[0].value
+    assert all("secret" not in b for b in _markdown_bodies(at))
