@@ -4,10 +4,18 @@ oversized records, foreign databases. Each case names the defect it guards again
 
 from __future__ import annotations
 
+import csv
+import io
+import os
 import re
+import shutil
+import stat
+import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
+import openpyxl
 import pytest
 from factories import make_store
 from markdown_it import MarkdownIt
@@ -15,6 +23,12 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import url
 from dashboard.filters import EXTRA_PARAMS
+from pipeline.errors import ExportError
+from pipeline.export import export_to
+from pipeline.query import StudyFilter, connect, count_studies
+from pipeline.store import Store
+
+ALL = StudyFilter(scope="all")
 
 APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 TIMEOUT = 60
@@ -139,3 +153,133 @@ def test_an_unexpected_error_is_one_plain_line(
     assert not at.exception
     assert len(at.error) == 1 and "went wrong" in at.error[0].value
     assert all("secret" not in b for b in _markdown_bodies(at))
+
+
+# -- #9 export targets that are not regular files ----------------------------------------------
+@pytest.fixture(scope="module")
+def export_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_store(tmp_path_factory.mktemp("exp") / "kea.sqlite", n=25, seed=5)
+
+
+def _export(db: Path, fmt: str, out: Path | str) -> int:
+    with Store(db, readonly=True) as store:
+        return export_to(store, fmt, str(out), ALL)
+
+
+def _expected_count(db: Path) -> int:
+    return count_studies(connect(db), ALL)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "xlsx"])
+def test_export_to_a_fifo_writes_through(export_db: Path, tmp_path: Path, fmt: str) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    n = _export(export_db, fmt, fifo)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode), "the FIFO was replaced by a file"
+    assert got, "the reader got nothing"
+    assert n == _expected_count(export_db) > 0
+    if fmt == "jsonl":
+        assert len(got[0].decode().splitlines()) == n
+    else:
+        assert openpyxl.load_workbook(io.BytesIO(got[0])).sheetnames == ["Studies", "About"]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_export_to_a_symlink_replaces_its_target_not_the_link(
+    export_db: Path, tmp_path: Path
+) -> None:
+    real = tmp_path / "data" / "studies.csv"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "latest.csv"
+    link.symlink_to(real)
+    n = _export(export_db, "csv", link)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert len(list(csv.DictReader(io.StringIO(real.read_text())))) == n
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640, "the target keeps its permissions"
+    dangling = tmp_path / "new.csv"
+    dangling.symlink_to(tmp_path / "data" / "created.csv")
+    _export(export_db, "csv", dangling)
+    assert dangling.is_symlink() and (tmp_path / "data" / "created.csv").is_file()
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def _full_device(tmp_path: Path) -> Path:
+    """A private node of the 'full' device (1, 7), else /dev/full; the test is skipped
+    when neither can be written (a private node keeps /dev/full safe from a regression)."""
+    node = tmp_path / "full"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 7))
+        with open(node, "wb"):
+            pass
+        return node
+    except OSError:
+        node.unlink(missing_ok=True)
+    dev = Path("/dev/full")
+    if dev.exists() and os.access(dev, os.W_OK):
+        return dev
+    pytest.skip("no writable full device here")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_to_a_full_device_is_one_clear_line(
+    export_db: Path, tmp_path: Path, fmt: str
+) -> None:
+    dev = _full_device(tmp_path)
+    with pytest.raises(ExportError) as err:
+        _export(export_db, fmt, dev)
+    assert str(err.value) == f"no space left on device writing {dev}"
+    assert stat.S_ISCHR(os.lstat(dev).st_mode), "the device node was replaced"
+
+
+def test_export_into_a_folder_path_is_refused(export_db: Path, tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="is a folder"):
+        _export(export_db, "csv", tmp_path)
+
+
+def _as_nobody(action: Any) -> tuple[int, str]:
+    """Run ``action`` in a forked child as user 'nobody' (root ignores a folder's 0555);
+    the child's exit code and what it wrote. Without root, run it as we are."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest, no cleanup, just the one export
+        code = 1
+        try:
+            os.close(r)
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            action()
+            code = 0
+        except ExportError as err:
+            os.write(w, str(err).encode())
+            code = 2
+        except BaseException as err:  # noqa: BLE001 - reported to the parent as text
+            os.write(w, f"{type(err).__name__}: {err}".encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as fh:
+        said = fh.read()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), said
+
+
+def test_export_into_a_read_only_folder_is_one_clear_line(export_db: Path) -> None:
+    with tempfile.TemporaryDirectory() as top:
+        os.chmod(top, 0o777)  # nobody may read the store (and make its -shm) here
+        db = Path(top) / "kea.sqlite"
+        shutil.copy(export_db, db)
+        os.chmod(db, 0o644)
+        ro = Path(top) / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        out = ro / "studies.csv"
+        code, said = _as_nobody(lambda: _export(db, "csv", out))
+        assert (code, said) == (2, f"cannot write {out}: permission denied")
+        assert list(ro.iterdir()) == []
