@@ -168,9 +168,11 @@ _SCALARS = tuple(f.name for f in fields(Article) if f.name not in _NESTED and f.
 
 @dataclass
 class ParsedBatch:
-    """What one efetch answer holds: records, PMIDs NCBI says were deleted, and why any
-    record was rejected (a bad PMID)."""
+    """What one efetch answer holds: records, PMIDs NCBI says were deleted, why any
+    record was rejected (a bad PMID), and which kept records had over-long fields cut
+    (``warnings``: one line per record, for the crawler's log)."""
 
     articles: list[Article] = field(default_factory=list)
     deleted_pmids: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

@@ -283,3 +283,106 @@ def test_export_into_a_read_only_folder_is_one_clear_line(export_db: Path) -> No
         code, said = _as_nobody(lambda: _export(db, "csv", out))
         assert (code, said) == (2, f"cannot write {out}: permission denied")
         assert list(ro.iterdir()) == []
+
+
+# -- #10 size limits -------------------------------------------------------------------------
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+
+
+def _big_record(pmid: str, *, abstract: int = 0, title: int = 0, authors: int = 0) -> str:
+    """A team-written, fictional record with over-long parts."""
+    people = "".join(
+        f"<Author><LastName>Fictional{i}</LastName><Initials>F</Initials></Author>"
+        for i in range(authors)
+    )
+    return (
+        "<PubmedArticle><MedlineCitation Status='MEDLINE' Owner='NLM'>"
+        f"<PMID Version='1'>{pmid}</PMID><Article PubModel='Print'><Journal><JournalIssue>"
+        "<PubDate><Year>2031</Year></PubDate></JournalIssue><Title>Journal of Fiction</Title>"
+        f"</Journal><ArticleTitle>A fictional record{' long' * (title // 5)}.</ArticleTitle>"
+        f"<Abstract><AbstractText Label='BACKGROUND'>{'Ketamine words. ' * (abstract // 16)}"
+        "</AbstractText><AbstractText Label='RESULTS'>More fictional text.</AbstractText>"
+        f"</Abstract><AuthorList>{people}</AuthorList></Article>"
+        "</MedlineCitation><PubmedData><ArticleIdList/></PubmedData></PubmedArticle>"
+    )
+
+
+def _answer(*records: str) -> bytes:
+    return f"<?xml version='1.0'?><PubmedArticleSet>{''.join(records)}</PubmedArticleSet>".encode()
+
+
+def test_oversized_fields_are_cut_with_a_marker_and_a_warning() -> None:
+    from pipeline.parse import ABSTRACT_MAX, LIST_MAX, TITLE_MAX, parse_efetch
+
+    xml = _answer(
+        _big_record("90000001", abstract=300),
+        _big_record("90000002", abstract=10_000_000, title=50_000, authors=LIST_MAX + 7),
+        _big_record("90000003", abstract=300),
+    )
+    batch = parse_efetch(xml)
+    small1, big, small3 = batch.articles
+    assert [a.pmid for a in batch.articles] == ["90000001", "90000002", "90000003"]
+    assert small1.abstract == small3.abstract and "cut by kea" not in small1.abstract
+    mark = "cut by kea"
+    assert len(big.abstract) < ABSTRACT_MAX + 200 and mark in big.abstract
+    assert [s.label for s in big.abstract_sections] == ["BACKGROUND"], "the rest is dropped"
+    assert len(big.title) < TITLE_MAX + 100 and mark in big.title
+    assert len(big.authors) == LIST_MAX
+    assert len(batch.warnings) == 1
+    warning = batch.warnings[0]
+    assert warning.startswith("PMID 90000002: ") and "\n" not in warning
+    assert "<AbstractText> of 9,999,99" in warning and "cut to 100,000" in warning
+    assert "authors: 5,007 items" in warning
+    assert not batch.rejected
+
+
+def _shared_efetch_answers() -> list[Path]:
+    root = SHARED / "eutils-samples"
+    if not root.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("../shared/eutils-samples is missing")
+        pytest.skip("../shared/eutils-samples is not here")
+    return [p for p in root.rglob("*.xml") if b"<PubmedArticleSet" in p.read_bytes()[:5000]]
+
+
+def test_real_records_are_never_cut() -> None:
+    """The caps sit far above any real record in ../shared (largest abstract 6,669 characters)."""
+    from pipeline.errors import ParseError
+    from pipeline.parse import parse_efetch
+
+    seen = 0
+    for path in _shared_efetch_answers():
+        try:
+            batch = parse_efetch(path.read_bytes())
+        except ParseError:
+            continue  # samples of broken answers
+        seen += len(batch.articles)
+        assert batch.warnings == [], path
+    assert seen >= 10
+
+
+def test_a_huge_abstract_in_the_store_renders_lazily(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A store written before the caps may hold a 10 MB abstract: the detail view shows the
+    first part at once and the rest only when asked, in a bounded time."""
+    import time
+
+    from pipeline.records import AbstractSection, Article
+
+    db = make_store(tmp_path / "big.sqlite", n=5, seed=2)
+    text = "Fictional words about ketamine. " * 330_000  # ~10.5 MB
+    with Store(db) as store:
+        store.upsert_batch(
+            [Article(pmid="90012345", title="Huge", abstract_sections=[AbstractSection(text)])]
+        )
+    t0 = time.perf_counter()
+    at = _open(monkeypatch, db, "views/studies.py", {"pmid": "90012345", "sc": "all"})
+    assert_inert(at)
+    shown = sum(len(t.value) for t in at.text)
+    assert shown < 20_000, "the whole abstract was sent to the page"
+    toggle = at.toggle(key="st_more_90012345")
+    toggle.set_value(True).run()
+    assert not at.exception
+    assert sum(len(t.value) for t in at.text) > 100_000
+    assert time.perf_counter() - t0 < 60

@@ -13,6 +13,8 @@ from pipeline.labels import BY_NAME, LABELS, Label
 from pipeline.query import SORTS
 
 PAGE_SIZE = 200
+FIRST_CHARS = 5_000  # abstract characters shown at once
+REST_CHARS = 200_000  # at most this much more on request
 SORT_NAMES = {
     "strength": "evidence strength (reviews & RCTs first, then N)",
     "newest": "newest in PubMed",
@@ -180,10 +182,7 @@ def show_detail(pmid: str) -> None:
     sections = d.get("abstract_sections") or []
     if not sections:
         st.caption("No abstract in PubMed.")
-    for s in sections:
-        if s.get("label"):
-            st.markdown(f"**{fmt.md_escape(s['label'])}**")
-        ui.record_text(s.get("text"))
+    abstract_sections(d["pmid"], sections)
 
     mesh = d.get("mesh") or []
     if mesh:
@@ -194,6 +193,44 @@ def show_detail(pmid: str) -> None:
     st.markdown("#### Cite")
     ui.citations(d)
     correction_form(d)
+
+
+def abstract_sections(pmid: str, sections: list[dict[str, Any]]) -> None:
+    """The abstract, its first FIRST_CHARS characters at once and the rest on request.
+
+    Real abstracts fit (the longest seen is ~7,000 characters); a store written before the
+    parser's size caps may hold megabytes, which the page must not send unasked.
+    """
+    budget = FIRST_CHARS
+    rest: list[dict[str, Any]] = []
+    for s in sections:
+        text = s.get("text") or ""
+        if budget <= 0:
+            rest.append(s)
+            continue
+        if s.get("label"):
+            st.markdown(f"**{fmt.md_escape(s['label'])}**")
+        ui.record_text(text[:budget] + ("…" if len(text) > budget else ""))
+        if len(text) > budget:
+            rest.append({"label": None, "text": "…" + text[budget:]})
+        budget -= len(text)
+    if not rest:
+        return
+    more = sum(len(s.get("text") or "") for s in rest)
+    if st.toggle(
+        f"Show the rest of the abstract ({more:,} more characters)", key=f"st_more_{pmid}"
+    ):
+        for s in rest:
+            if s.get("label"):
+                st.markdown(f"**{fmt.md_escape(s['label'])}**")
+            text = s.get("text") or ""
+            ui.record_text(text[:REST_CHARS])
+            if len(text) > REST_CHARS:
+                st.caption(
+                    f"{len(text) - REST_CHARS:,} more characters are not shown here; "
+                    "the export holds the whole text."
+                )
+                break
 
 
 def _choice(lab: Label, value: Any) -> list[Any]:
