@@ -386,3 +386,26 @@ def test_a_huge_abstract_in_the_store_renders_lazily(
     assert not at.exception
     assert sum(len(t.value) for t in at.text) > 100_000
     assert time.perf_counter() - t0 < 60
+
+
+# -- #7 the store side: foreign files untouched, read-only opening never creates ---------------
+def test_query_connect_never_creates_or_changes_a_file(tmp_path: Path) -> None:
+    """pipeline.query.connect is the dashboard's and the exports' door (Store's write side is
+    covered in test_migrations: a foreign file gets no tables and no WAL switch)."""
+    import sqlite3
+
+    from pipeline.errors import StoreError
+
+    missing = tmp_path / "sub" / "kea.sqlite"
+    with pytest.raises(StoreError, match="does not exist"):
+        connect(missing)
+    assert not missing.parent.exists()
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes(body TEXT)")
+    conn.close()
+    before = other.read_bytes()
+    for opener in (connect, lambda p: Store(p), lambda p: Store(p, readonly=True)):
+        with pytest.raises(StoreError, match="not a kea database"):
+            opener(other)
+    assert other.read_bytes() == before and sorted(tmp_path.iterdir()) == [other]
