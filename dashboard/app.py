@@ -2,10 +2,13 @@
 
 The entry point only sets up navigation and the banners every page shares
 (missing store, empty store, demo data); each page is a thin file in ``views/``.
+Anything a page did not expect is shown as one plain line and logged here, never as a
+traceback: a traceback shows file paths and code to whoever opens a crafted link.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -17,6 +20,13 @@ if str(HERE.parent) not in sys.path:  # `streamlit run` puts only dashboard/ on 
 
 from dashboard import ui  # noqa: E402
 
+log = logging.getLogger("kea.dashboard")
+UNEXPECTED = (
+    "Something went wrong while showing this page; the details are in the dashboard's log. "
+    "Reload the page, or open it without the link's settings."
+)
+
+st.set_option("client.showErrorDetails", "none")  # Streamlit's own fallback shows no trace
 st.set_page_config(
     page_title="Ketamine Evidence Atlas", page_icon=":material/explore:", layout="wide"
 )
@@ -32,5 +42,9 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-if ui.store_banners():
-    page.run()
+try:
+    if ui.store_banners():
+        page.run()
+except Exception:  # st.stop/st.rerun are BaseException: they pass through
+    log.exception("dashboard page %s failed", page.url_path or "overview")
+    st.error(UNEXPECTED, icon=":material/error:")

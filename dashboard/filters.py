@@ -18,6 +18,7 @@ from pipeline.query import StudyFilter
 
 CANON = "kea_filter"
 WRITTEN = "kea_filter_written"
+DROPPED = "kea_url_dropped"  # URL keys whose values were ignored, for one notice
 EXTRA_PARAMS = ("pmid", "sort", "page")  # page-level state kept next to the filter in the URL
 
 
@@ -62,7 +63,18 @@ def _norm(params: dict[str, Any]) -> dict[str, tuple[str, ...]]:
 
 
 def filter_from_url() -> StudyFilter:
-    return url.from_query_params(_filter_params(_url_params()))
+    f, dropped = url.read_query_params(_filter_params(_url_params()))
+    if dropped:
+        st.session_state[DROPPED] = dropped
+    return f
+
+
+def url_notice(*page_keys: str) -> None:
+    """One plain line naming the URL keys (filter and ``page_keys``) that were ignored."""
+    keys = [*st.session_state.pop(DROPPED, []), *page_keys]
+    text = url.dropped_notice(keys)
+    if text:
+        st.warning(text, icon=":material/link_off:")
 
 
 def current() -> StudyFilter:

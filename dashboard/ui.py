@@ -26,14 +26,14 @@ def store_banners() -> bool:
     path = data.db_path()
     if not path.is_file():
         st.error(
-            f"No evidence store at `{path}`. Run `kea crawl` (and `kea classify`) first, "
+            f"No evidence store at {fmt.md_escape(str(path))}. Run `kea crawl` (and `kea classify`) first, "
             "or start the dashboard with `kea dashboard --db PATH`."
         )
         return False
     try:
         head = data.headline(str(path))
     except KeaError as err:
-        st.error(f"Cannot read the evidence store: {err}")
+        st.error(f"Cannot read the evidence store: {fmt.md_escape(str(err))}")
         return False
     if head.get("is_demo"):
         st.warning(DEMO_TEXT, icon=":material/warning:")
@@ -82,4 +82,4 @@ def citations(detail: dict[str, Any]) -> None:
             try:
                 st.code(data.citation(detail, style), language=None, wrap_lines=True)
             except KeaError as err:
-                st.warning(f"{name} citation unavailable: {err}")
+                st.warning(f"{name} citation unavailable: {fmt.md_escape(str(err))}")

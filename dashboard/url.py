@@ -3,7 +3,10 @@
 Label filters use each label's ``Label.url_key`` (``pipeline.labels``); the other
 fields have the fixed keys below. Writing leaves defaults out and joins sets with
 commas (``st.query_params.to_dict()`` keeps only one value per key); reading is
-tolerant: a hand-edited URL with bad values loses those values, it never raises.
+tolerant: a hand-edited (or hostile) URL with bad values loses those values, it never
+raises, and ``read_query_params`` says which keys it dropped so the page can tell the user.
+Numbers are bounded: a 20-digit value would overflow SQLite's INTEGER, and Unicode digits
+("٢٠٢٠") are not what the URL shows, so only ASCII digits within range are read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from pipeline.labels import Label
 from pipeline.query import FILTER_LABELS, POPULATIONS, SCOPES, StudyFilter
+from pipeline.records import pmid_or_none
 
 # StudyFilter fields that are not labels -> their URL key
 OTHER_KEYS = {
@@ -27,6 +31,10 @@ OTHER_KEYS = {
 }
 _TRUE = ("1", "true", "yes")
 _FALSE = ("0", "false", "no")
+YEARS = (1900, 2100)  # what the sidebar's year widgets accept
+MAX_COUNT = 999_999_999  # an integer label's minimum (as `kea label` accepts: 9 digits)
+MAX_SEARCH = 500  # characters of a search phrase taken from a URL
+MAX_PAGE = 100_000
 
 
 def label_key(lab: Label) -> str:
@@ -54,11 +62,14 @@ def _last(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
+def bounded_int(value: str | None, low: int, high: int) -> int | None:
+    """ASCII digits (an optional '-') within [low, high], else None: never an overflow."""
+    v = (value or "").strip()
+    digits = v[1:] if v.startswith("-") else v
+    if not digits or len(digits) > 12 or not (digits.isascii() and digits.isdigit()):
         return None
+    n = int(v)
+    return n if low <= n <= high else None
 
 
 def _bool_or_none(value: str | None) -> bool | None:
@@ -93,30 +104,86 @@ def to_query_params(f: StudyFilter) -> dict[str, str]:
     return out
 
 
-def _label_value(lab: Label, raw: object) -> Any:
-    """One label filter from the URL; values the label cannot take are dropped."""
+def _label_value(lab: Label, raw: object) -> tuple[Any, bool]:
+    """One label filter from the URL and whether all of it was usable (bad values dropped)."""
     if lab.has_vocabulary:
-        return tuple(v for v in dict.fromkeys(_as_list(raw)) if v in lab.values)
+        given = list(dict.fromkeys(_as_list(raw)))
+        kept = tuple(v for v in given if v in lab.values)
+        return kept, len(kept) == len(given)
+    text = _last(raw)
     if lab.kind == "integer":
-        n = _int_or_none(_last(raw))
-        return n if n is not None and n > 0 else None
-    return _bool_or_none(_last(raw))
+        n = bounded_int(text, 1, MAX_COUNT)
+        return n, n is not None or text is None
+    b = _bool_or_none(text)
+    return b, b is not None or text is None
 
 
-def from_query_params(params: Mapping[str, str | list[str]]) -> StudyFilter:
-    """Tolerant reading of a (possibly hand-edited) URL: bad values are dropped, never raised."""
-    kw: dict[str, Any] = {
-        name: _label_value(lab, params.get(label_key(lab))) for name, lab in FILTER_LABELS.items()
-    }
+def _choice(raw: str | None, allowed: tuple[str, ...], default: str) -> tuple[str, bool]:
+    return (raw, True) if raw in allowed else (default, raw is None)
+
+
+def read_query_params(params: Mapping[str, Any]) -> tuple[StudyFilter, list[str]]:
+    """The filter a URL asks for, and the URL keys whose values were dropped (for a notice).
+
+    Never raises: every value is checked against its label's vocabulary or a range.
+    """
+    kw: dict[str, Any] = {}
+    dropped: list[str] = []
+
+    def keep(name: str, key: str, value: Any, ok: bool) -> None:
+        kw[name] = value
+        if not ok:
+            dropped.append(key)
+
+    for name, lab in FILTER_LABELS.items():
+        keep(name, label_key(lab), *_label_value(lab, params.get(label_key(lab))))
     k = OTHER_KEYS
-    kw["needs_review"] = _bool_or_none(_last(params.get(k["needs_review"])))
-    kw["retracted"] = _bool_or_none(_last(params.get(k["retracted"])))
-    kw["year_from"] = _int_or_none(_last(params.get(k["year_from"])))
-    kw["year_to"] = _int_or_none(_last(params.get(k["year_to"])))
-    kw["search"] = (_last(params.get(k["search"])) or "").strip() or None
-    scope = _last(params.get(k["scope"]))
-    kw["scope"] = scope if scope in SCOPES else "in_scope"
-    pop = _last(params.get(k["population"]))
-    kw["population"] = pop if pop in POPULATIONS else "all"
-    kw["include_deleted"] = _bool_or_none(_last(params.get(k["include_deleted"]))) is True
-    return StudyFilter(**kw)
+    for name in ("needs_review", "retracted", "include_deleted"):
+        text = _last(params.get(k[name]))
+        b = _bool_or_none(text)
+        keep(name, k[name], b, b is not None or text is None)
+    kw["include_deleted"] = kw["include_deleted"] is True
+    for name in ("year_from", "year_to"):
+        text = _last(params.get(k[name]))
+        year = bounded_int(text, *YEARS)
+        keep(name, k[name], year, year is not None or text is None)
+    search = (_last(params.get(k["search"])) or "").strip()
+    fits = len(search) <= MAX_SEARCH  # a cut phrase would search for something else: drop it
+    keep("search", k["search"], (search if fits else "") or None, fits)
+    keep("scope", k["scope"], *_choice(_last(params.get(k["scope"])), SCOPES, "in_scope"))
+    keep(
+        "population",
+        k["population"],
+        *_choice(_last(params.get(k["population"])), POPULATIONS, "all"),
+    )
+    return StudyFilter(**kw), dropped
+
+
+def from_query_params(params: Mapping[str, Any]) -> StudyFilter:
+    """Tolerant reading of a (possibly hand-edited) URL: bad values are dropped, never raised."""
+    return read_query_params(params)[0]
+
+
+def read_pmid(value: object) -> tuple[str | None, bool]:
+    """The ``pmid`` page parameter: a PubMed id or None, and whether the value was usable."""
+    text = _last(value)
+    pmid = pmid_or_none(text)
+    return pmid, pmid is not None or not (text or "").strip()
+
+
+def read_page(value: object) -> tuple[int | None, bool]:
+    """The ``page`` page parameter (1-based), and whether the value was usable."""
+    text = _last(value)
+    n = bounded_int(text, 1, MAX_PAGE)
+    return n, n is not None or not (text or "").strip()
+
+
+def dropped_notice(keys: list[str]) -> str | None:
+    """One plain line naming the URL keys that were ignored (never their values)."""
+    if not keys:
+        return None
+    shown = ", ".join(f"`{k}`" for k in dict.fromkeys(keys))  # our own keys, never values
+    return (
+        f"Some of this link's settings were not valid and were ignored ({shown}); "
+        "the page shows the rest."
+    )

@@ -10,16 +10,21 @@ File layout choices, made for the tools that read them:
   JSON object. No comment lines: Excel, R and pandas read it with no options. The
   provenance (query, crawl date, model, filter, NCBI notice) is in the XLSX "About" sheet.
 - XLSX: sheet "Studies" (the CSV columns) and sheet "About" (provenance, one key a row).
-File outputs are written to ``<out>.part`` and renamed, so a failed export leaves no
-half file behind. The NCBI API key is never read here, so it cannot leak into an export.
+A regular file (or a new path) is written to ``<out>.part`` and renamed over it, so a failed
+export leaves no half file behind; a symlink to one has its target replaced, never the link.
+Anything else (a FIFO, ``/dev/stdout``, a device) is written through, because renaming over
+it would replace the special file itself (as root, even ``/dev/full``'s device node).
+The NCBI API key is never read here, so it cannot leak into an export.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import sqlite3
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -262,20 +267,61 @@ def export_bytes(conn: sqlite3.Connection, fmt: str, f: StudyFilter) -> bytes:
     return "".join(_text_chunks(conn, fmt, f, _Counter())).encode("utf-8")
 
 
-def _atomic_write(out: str, write: Callable[[str], int]) -> int:
-    """Write to '<out>.part', then rename: readers never see a half-written export."""
-    path = Path(out)
-    part = path.with_name(path.name + ".part")
+def _reason(err: OSError) -> str:
+    """'no space left on device' from an OSError (its strerror, first letter lower-case)."""
+    text = err.strerror or (errno.errorcode.get(err.errno or 0)) or str(err)
+    return text[:1].lower() + text[1:]
+
+
+def _atomic_write(out: str, target: Path, write: Callable[[IO[bytes]], int]) -> int:
+    """Write to '<target>.part', then rename: readers never see a half-written export."""
+    part = target.with_name(target.name + ".part")
     try:
-        n = write(str(part))
-        os.replace(part, path)
+        old_mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else None
+        part.unlink(missing_ok=True)  # a stale part (or a planted link) is never written through
+        with open(part, "wb") as fh:
+            n = write(fh)
+        if old_mode is not None:
+            os.chmod(part, old_mode)  # the replaced file keeps its permissions
+        os.replace(part, target)
     except OSError as err:
         part.unlink(missing_ok=True)
-        raise ExportError(f"cannot write {out}: {err.strerror or err}") from err
+        raise ExportError(f"cannot write {out}: {_reason(err)}") from err
     except BaseException:
         part.unlink(missing_ok=True)
         raise
     return n
+
+
+def _write_through(out: str, write: Callable[[IO[bytes]], int]) -> int:
+    """Write straight into a FIFO, a device or a terminal: there is nothing to rename.
+
+    Opened once, write-only: zipfile's own open ('w+b') of a FIFO can hang, and an
+    open-close-open would hand a FIFO's reader an early end of file."""
+    try:
+        with open(out, "wb") as fh:
+            return write(fh)
+    except OSError as err:
+        raise ExportError(f"{_reason(err)} writing {out}") from err
+
+
+def write_file(out: str, write: Callable[[IO[bytes]], int]) -> int:
+    """Run ``write(binary file)`` so that ``out`` ends up holding the export, whatever ``out`` is.
+
+    New paths and regular files are replaced atomically; a symlink is followed (its target
+    replaced, the link kept); special files are written through; a folder is refused.
+    """
+    try:
+        info = os.stat(out)  # follows symlinks: what the path finally names
+    except FileNotFoundError:
+        info = None  # a new file, or a dangling link whose target will be created
+    except OSError as err:
+        raise ExportError(f"cannot write {out}: {_reason(err)}") from err
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise ExportError(f"cannot write {out}: it is a folder; give a file name")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return _write_through(out, write)
+    return _atomic_write(out, Path(os.path.realpath(out)), write)
 
 
 def export_to(store: Any, fmt: str, out: str, f: StudyFilter) -> int:
@@ -290,7 +336,7 @@ def export_to(store: Any, fmt: str, out: str, f: StudyFilter) -> int:
             raise ExportError(
                 "xlsx is a binary format: give a file with --out, e.g. --out kea.xlsx"
             )
-        return _atomic_write(out, lambda target: _write_xlsx(conn, f, target))
+        return write_file(out, lambda target: _write_xlsx(conn, f, target))
 
     counter = _Counter()
     if out == "-":
@@ -299,10 +345,12 @@ def export_to(store: Any, fmt: str, out: str, f: StudyFilter) -> int:
         sys.stdout.flush()
         return counter.n
 
-    def write(target: str) -> int:
-        with open(target, "w", encoding="utf-8", newline="") as fh:
-            for chunk in _text_chunks(conn, fmt, f, counter):
-                fh.write(chunk)
+    def write(fh: IO[bytes]) -> int:
+        text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+        for chunk in _text_chunks(conn, fmt, f, counter):
+            text.write(chunk)
+        text.flush()
+        text.detach()  # the caller closes the file (and reports its errors)
         return counter.n
 
-    return _atomic_write(out, write)
+    return write_file(out, write)

@@ -6,23 +6,37 @@ Why no DTD: NCBI bumps the DTD name every year and Biopython (our reference) dow
 it does not ship; we never load a DTD, resolve an entity or touch the network, so any DOCTYPE parses.
 A broken answer (truncated, HTML, an ``<ERROR>`` body, a foreign root) raises ``ParseError``;
 ``parse_efetch`` never returns a partial batch.
+Why size caps: one 10 MB abstract is stored, indexed and shown as is, and the dashboard's
+detail view never finished rendering it. Texts and lists longer than any real record are cut
+at parse time, with a visible marker in the text and a warning (``ParsedBatch.warnings``).
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import BinaryIO
 
 from lxml import etree
 
 from pipeline.errors import ParseError, RecordError
-from pipeline.records import AbstractSection, Article, Author, MeshHeading, ParsedBatch
+from pipeline.records import (
+    MAX_PMID,
+    AbstractSection,
+    Article,
+    Author,
+    MeshHeading,
+    ParsedBatch,
+    pmid_or_none,
+)
 
 __all__ = [
     "DeletedPmids",
+    "FieldWarning",
     "iter_efetch",
     "parse_article",
     "parse_efetch",
@@ -49,12 +63,29 @@ _AUTHOR_FIELDS = {
 _MATHML = "{http://www.w3.org/1998/Math/MathML}math"
 _YEAR_RE = re.compile(r"\b(\d{4})\b")
 
+# Size caps, ~15x the largest seen in ../shared (abstract 6,669 characters in all, title 282,
+# 28 MeSH headings, 23 authors, 11 keywords); PubMed's longest real abstracts are a few tens
+# of kB and its largest author lists a few thousand names.
+ABSTRACT_MAX = 100_000  # characters, all sections together
+TITLE_MAX = 4_000
+TEXT_MAX = 2_000  # any other text: a name, journal, keyword, MeSH term, date, page range
+LIST_MAX = 5_000  # authors, MeSH headings, keywords, publication types of one record
+CUT_MARK = " [… cut by kea: {n:,} characters in the PubMed record]"
+_NOTES = threading.local()  # what was cut in the record being parsed (the spider parses in threads)
+
 
 @dataclass(frozen=True)
 class DeletedPmids:
     """PMIDs that NCBI lists under ``<DeleteCitation>``: the store should drop them."""
 
     pmids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FieldWarning:
+    """A record kept with over-long texts or lists cut (the crawler logs it)."""
+
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -67,8 +98,9 @@ class RejectedRecord:
 # --------------------------------------------------------------------------- text helpers
 
 
-def _text(elem: _Element | None) -> str | None:
-    """All text under ``elem`` (inline markup and MathML flattened), whitespace collapsed."""
+def _text(elem: _Element | None, limit: int = TEXT_MAX) -> str | None:
+    """All text under ``elem`` (inline markup and MathML flattened), whitespace collapsed,
+    cut to ``limit`` characters with a visible marker."""
     if elem is None:
         return None
     if len(elem):
@@ -77,7 +109,32 @@ def _text(elem: _Element | None) -> str | None:
         raw = elem.text
         if raw is None:
             return None
-    return _ASCII_WS.sub(" ", raw).strip(" ") or None
+    out = _ASCII_WS.sub(" ", raw).strip(" ") or None
+    if out is not None and len(out) > limit:
+        out = _cut(out, limit, f"<{elem.tag}>")
+    return out
+
+
+def _cut(text: str, limit: int, what: str) -> str:
+    """``text`` cut to ``limit`` characters plus the marker; the cut is noted for a warning."""
+    _note(f"{what} of {len(text):,} characters cut to {limit:,}")
+    return text[:limit] + CUT_MARK.format(n=len(text))
+
+
+def _note(message: str) -> None:
+    notes = getattr(_NOTES, "items", None)
+    if notes is not None:
+        notes.append(message)
+
+
+def _capped(items: Iterator[_Element], what: str) -> list[_Element]:
+    """At most LIST_MAX elements; more are noted, never built."""
+    kept = list(islice(items, LIST_MAX))
+    if len(kept) == LIST_MAX:
+        extra = sum(1 for _ in items)
+        if extra:
+            _note(f"{what}: {LIST_MAX + extra:,} items, kept the first {LIST_MAX:,}")
+    return kept
 
 
 # Only layout whitespace collapses: thin and no-break spaces (as in "0.5\u2009mg/kg") are
@@ -151,23 +208,20 @@ def _ymd_date(elem: _Element | None) -> str | None:
 # --------------------------------------------------------------------------- record parts
 
 
-# E-utilities UIDs are 32-bit signed integers; anything else in <PMID> is not a PMID.
-MAX_PMID = 2_147_483_647
-
-
 def _pmid(container: _Element, elem: _Element | None) -> tuple[str, int]:
     """PMID (canonical ASCII digits) and its Version attribute (1 when absent).
 
     ``str.isdigit`` alone would let "1001²" or Arabic-Indic digits through, which
     ``int()`` then reads as another number than the one shown.
     """
-    pmid = _text(elem)
-    if elem is None or pmid is None:
+    text = _text(elem)
+    if elem is None or text is None:
         raise RecordError(f"<{container.tag}> has no PMID")
-    if not (pmid.isascii() and pmid.isdigit()) or not 1 <= int(pmid) <= MAX_PMID:
-        raise RecordError(f"PMID {pmid[:40]!r} is not a whole number from 1 to {MAX_PMID}")
+    pmid = pmid_or_none(text)
+    if pmid is None:
+        raise RecordError(f"PMID {text[:40]!r} is not a whole number from 1 to {MAX_PMID}")
     version = _int_or_none(elem.get("Version")) or 1
-    return str(int(pmid)), version
+    return pmid, version
 
 
 def _article_ids(id_list: _Element | None) -> dict[str, str]:
@@ -196,13 +250,18 @@ def _abstract_sections(abstract: _Element | None) -> list[AbstractSection]:
     if abstract is None:
         return []
     sections = []
+    budget = ABSTRACT_MAX  # all sections together stay within the cap
     for para in abstract.iterchildren("AbstractText"):
-        text = _text(para)
+        if budget <= 0:
+            _note("abstract sections beyond the abstract's size cap dropped")
+            break
+        text = _text(para, budget) or ""
         label = para.get("Label") or None
-        if text is None and label is None:
+        if not text and label is None:
             continue
+        budget -= len(text)
         sections.append(
-            AbstractSection(text=text or "", label=label, category=para.get("NlmCategory") or None)
+            AbstractSection(text=text, label=label, category=para.get("NlmCategory") or None)
         )
     return sections
 
@@ -223,7 +282,7 @@ def _author(elem: _Element) -> Author:
 def _authors(author_list: _Element | None) -> list[Author]:
     if author_list is None:
         return []
-    return [_author(a) for a in author_list.iterchildren("Author")]
+    return [_author(a) for a in _capped(author_list.iterchildren("Author"), "authors")]
 
 
 def _pub_date(pub_date: _Element | None) -> tuple[int | None, str | None, str | None]:
@@ -266,7 +325,7 @@ def _mesh(mesh_list: _Element | None) -> list[MeshHeading]:
     if mesh_list is None:
         return []
     headings = []
-    for heading in mesh_list.iterchildren("MeshHeading"):
+    for heading in _capped(mesh_list.iterchildren("MeshHeading"), "MeSH headings"):
         desc = next(heading.iterchildren("DescriptorName"), None)
         name = _text(desc)
         if desc is None or name is None:
@@ -289,7 +348,11 @@ def _mesh(mesh_list: _Element | None) -> list[MeshHeading]:
 
 def _keywords(container: _Element) -> list[str]:
     """Keywords from every KeywordList (NOTNLM author keywords and NLM ones alike)."""
-    return [kw for kw_list in container.iterchildren("KeywordList") for kw in _texts(kw_list)]
+    kws = [kw for kw_list in container.iterchildren("KeywordList") for kw in _texts(kw_list)]
+    if len(kws) > LIST_MAX:
+        _note(f"keywords: {len(kws):,} items, kept the first {LIST_MAX:,}")
+        del kws[LIST_MAX:]
+    return kws
 
 
 def _entrez_date(data: _Element | None) -> str | None:
@@ -337,12 +400,14 @@ def _journal_article(record: _Element) -> Article:
         pub_date = _ymd_date(art.get("ArticleDate"))  # electronic date when the issue has none
         pub_year = int(pub_date[:4]) if pub_date else None
     type_list = art.get("PublicationTypeList")
-    pub_types = _texts(type_list) if type_list is not None else []
+    pub_types = (
+        _texts(_capped(iter(type_list), "publication types")) if type_list is not None else []
+    )
     comments = _comments(cit.get("CommentsCorrectionsList"))
     return Article(
         pmid=pmid,
         version=version,
-        title=_text(art.get("ArticleTitle")),
+        title=_text(art.get("ArticleTitle"), TITLE_MAX),
         abstract_sections=_abstract_sections(art.get("Abstract")),
         authors=_authors(art.get("AuthorList")),
         journal=_text(journal.get("Title")),
@@ -393,13 +458,13 @@ def _book_article(record: _Element) -> Article:
     book_elem = doc.get("Book")
     book = _kids(book_elem)
     ids = _article_ids(doc.get("ArticleIdList"))
-    book_title = _text(book.get("BookTitle"))
+    book_title = _text(book.get("BookTitle"), TITLE_MAX)
     pub_year, pub_date, medline_date = _pub_date(book.get("PubDate"))
-    pub_types = _texts(document.iterchildren("PublicationType"))
+    pub_types = _texts(_capped(document.iterchildren("PublicationType"), "publication types"))
     return Article(
         pmid=pmid,
         version=version,
-        title=_text(doc.get("ArticleTitle")) or book_title,
+        title=_text(doc.get("ArticleTitle"), TITLE_MAX) or book_title,
         abstract_sections=_abstract_sections(doc.get("Abstract")),
         authors=_book_authors(document, book_elem),
         volume=_text(book.get("Volume")),
@@ -429,6 +494,15 @@ def parse_article(elem: _Element) -> Article:
     if elem.tag == "PubmedBookArticle":
         return _book_article(elem)
     raise ParseError(f"expected <PubmedArticle> or <PubmedBookArticle>, got <{elem.tag}>")
+
+
+def _parse_noting(elem: _Element) -> tuple[Article, list[str]]:
+    """``parse_article`` and what its size caps cut."""
+    _NOTES.items = notes = []
+    try:
+        return parse_article(elem), notes
+    finally:
+        _NOTES.items = None
 
 
 # --------------------------------------------------------------------------- documents
@@ -467,13 +541,14 @@ def _drop_done(elem: _Element) -> None:
 
 def iter_efetch(
     source: bytes | BinaryIO,
-) -> Iterator[Article | DeletedPmids | RejectedRecord]:
+) -> Iterator[Article | DeletedPmids | RejectedRecord | FieldWarning]:
     """Yield each record of an efetch answer as soon as it is read.
 
     A broken document raises ``ParseError`` when the break is reached, after the records
     before it were yielded: callers that need all-or-nothing use ``parse_efetch``. A single
     unusable record (a bad PMID) is yielded as ``RejectedRecord``: one bad record never
-    costs the good ones beside it.
+    costs the good ones beside it. A record kept with fields cut to the size caps is
+    followed by a ``FieldWarning`` saying what was cut.
     """
     context = etree.iterparse(
         _as_stream(source),
@@ -497,11 +572,13 @@ def iter_efetch(
                 continue
             if elem.tag in _RECORD_TAGS:
                 try:
-                    article = parse_article(elem)
+                    article, notes = _parse_noting(elem)
                 except RecordError as err:
                     yield RejectedRecord(reason=str(err))
                 else:
                     yield article
+                    if notes:
+                        yield FieldWarning(f"PMID {article.pmid}: " + "; ".join(notes))
             elif elem.tag == _DELETE:
                 pmids = tuple(_texts(elem.iterchildren("PMID")))
                 yield DeletedPmids(pmids=pmids)
@@ -524,6 +601,8 @@ def parse_efetch(source: bytes | BinaryIO) -> ParsedBatch:
             batch.deleted_pmids.extend(item.pmids)
         elif isinstance(item, RejectedRecord):
             batch.rejected.append(item.reason)
+        elif isinstance(item, FieldWarning):
+            batch.warnings.append(item.reason)
         else:
             batch.articles.append(item)
     return batch

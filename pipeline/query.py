@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
-from pipeline.records import Article
+from pipeline.records import Article, pmid_or_none
 from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
 
 SCOPES = ("in_scope", "off_topic", "all")
@@ -173,16 +173,16 @@ def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
             params.extend(value)
         elif lab.kind == "integer":
             where.append(f"{col} >= ?")  # unknown (NULL) never reaches a minimum
-            params.append(value)
+            params.append(_sql_int(value))
         else:
             where.append(f"{col} = ?")  # unknown (NULL) matches neither value
             params.append(lab.encode(value))
     if f.year_from is not None:
         where.append("a.year >= ?")
-        params.append(f.year_from)
+        params.append(_sql_int(f.year_from))
     if f.year_to is not None:
         where.append("a.year <= ?")
-        params.append(f.year_to)
+        params.append(_sql_int(f.year_to))
     if f.needs_review is not None:
         where.append("l.needs_review = ?")  # unlabelled records match neither value
         params.append(int(f.needs_review))
@@ -192,6 +192,15 @@ def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql, params
+
+
+_INT64 = 2**63 - 1
+
+
+def _sql_int(value: int) -> int:
+    """An integer bound saturated to SQLite's INTEGER range (a bigger one raises
+    OverflowError); saturation keeps the comparison's meaning for any real value."""
+    return max(-_INT64, min(_INT64, int(value)))
 
 
 def _rank_case() -> tuple[str, list[Any]]:
@@ -295,11 +304,14 @@ def list_studies(
 
 # -- one study ------------------------------------------------------------------------------
 def study_detail(conn: sqlite3.Connection, pmid: str | int) -> dict[str, Any] | None:
-    """Everything about one record: the Article, its labels (flat), links; None if unknown."""
-    try:
-        key = int(pmid)
-    except (TypeError, ValueError):
+    """Everything about one record: the Article, its labels (flat), links; None if unknown.
+
+    Anything that is not a PMID (a 20-digit number would overflow SQLite) is unknown.
+    """
+    canonical = pmid_or_none(str(pmid)) if isinstance(pmid, str | int) else None
+    if canonical is None:
         return None
+    key = int(canonical)
     row = conn.execute(
         "SELECT a.data, a.deleted, a.is_demo, l.* FROM articles a"
         " LEFT JOIN labels l ON l.pmid = a.pmid WHERE a.pmid = ?",

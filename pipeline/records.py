@@ -8,6 +8,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+# E-utilities UIDs are 32-bit signed integers; anything else is not a PMID.
+MAX_PMID = 2_147_483_647
+
+
+def pmid_or_none(text: str | None) -> str | None:
+    """A PMID in canonical form (ASCII digits, 1..MAX_PMID, no leading zeros), else None.
+
+    ``str.isdigit`` alone would let "1001²" or Arabic-Indic digits through, which ``int()``
+    then reads as another number than the one shown; a 20-digit one overflows SQLite.
+    """
+    t = (text or "").strip()
+    if not t or len(t.lstrip("0")) > 10 or not (t.isascii() and t.isdigit()):
+        return None
+    n = int(t)
+    return str(n) if 1 <= n <= MAX_PMID else None
+
 
 @dataclass(frozen=True)
 class Author:
@@ -152,9 +168,11 @@ _SCALARS = tuple(f.name for f in fields(Article) if f.name not in _NESTED and f.
 
 @dataclass
 class ParsedBatch:
-    """What one efetch answer holds: records, PMIDs NCBI says were deleted, and why any
-    record was rejected (a bad PMID)."""
+    """What one efetch answer holds: records, PMIDs NCBI says were deleted, why any
+    record was rejected (a bad PMID), and which kept records had over-long fields cut
+    (``warnings``: one line per record, for the crawler's log)."""
 
     articles: list[Article] = field(default_factory=list)
     deleted_pmids: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)

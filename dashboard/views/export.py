@@ -12,6 +12,7 @@ from pipeline.export import FORMATS
 db = ui.db()
 f = filters.sidebar()
 st.title("Export")
+filters.url_notice()
 n = data.count_studies(db, f)
 st.markdown(
     f"**{n:,} studies** match the current filter (set it in the sidebar or on the "

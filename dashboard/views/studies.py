@@ -7,12 +7,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, filters, fmt, ui
+from dashboard import data, filters, fmt, ui, url
 from pipeline.errors import KeaError
 from pipeline.labels import BY_NAME, LABELS, Label
 from pipeline.query import SORTS
 
 PAGE_SIZE = 200
+FIRST_CHARS = 5_000  # abstract characters shown at once
+REST_CHARS = 200_000  # at most this much more on request
 SORT_NAMES = {
     "strength": "evidence strength (reviews & RCTs first, then N)",
     "newest": "newest in PubMed",
@@ -27,21 +29,35 @@ f = filters.sidebar()
 st.title("Studies")
 
 total = data.count_studies(db, f)
-qp_sort = st.query_params.get("sort")
-if "st_sort" not in st.session_state:
+pages = max(1, -(-total // PAGE_SIZE))
+bad_keys: list[str] = []
+if "st_sort" not in st.session_state:  # the URL sets the page's state once, then the widgets do
+    qp_sort = st.query_params.get("sort")
     st.session_state["st_sort"] = qp_sort if qp_sort in SORTS else "strength"
+    if qp_sort is not None and qp_sort not in SORTS:
+        bad_keys.append("sort")
+    url_page, ok = url.read_page(st.query_params.get_all("page"))
+    st.session_state["st_page"] = min(url_page or 1, pages)
+    if not ok:
+        bad_keys.append("page")
+if st.session_state.get("st_page", 1) > pages:  # the filter narrowed: fewer pages now
+    st.session_state["st_page"] = pages
+url_pmid, ok = url.read_pmid(st.query_params.get_all("pmid"))
+if not ok:
+    bad_keys.append("pmid")
+filters.url_notice(*bad_keys)
 c1, c2, c3 = st.columns([2, 2, 1])
 sort = c2.selectbox("Order by", SORTS, key="st_sort", format_func=SORT_NAMES.get)
-pages = max(1, -(-total // PAGE_SIZE))
 page = 1
 if pages > 1:
-    page = int(c3.number_input(f"Page (of {pages})", 1, pages, 1, key="st_page"))
+    page = int(c3.number_input(f"Page (of {pages})", 1, pages, key="st_page"))
 c1.markdown(f"**{total:,} studies** match" + (" the filter" if not f.is_empty() else ""))
+url_extra = {"sort": None if sort == "strength" else sort, "page": page if page > 1 else None}
 
 rows = data.list_studies(db, f, sort, PAGE_SIZE, (page - 1) * PAGE_SIZE)
 if not rows:
     ui.no_rows()
-    filters.write_url(f, pmid=None, sort=None if sort == "strength" else sort)
+    filters.write_url(f, pmid=None, **url_extra)
     st.stop()
 
 event = st.dataframe(
@@ -101,7 +117,6 @@ if picked and picked[0] != st.session_state.get("st_row_applied"):
 st.session_state["st_row_applied"] = picked[0] if picked else None
 options = [NONE] + [r["pmid"] for r in rows]
 names = {r["pmid"]: fmt.option_label(r) for r in rows}
-url_pmid = st.query_params.get("pmid")
 if "st_pmid" not in st.session_state or (
     url_pmid and url_pmid != st.session_state.get("st_pmid_url")
 ):
@@ -115,14 +130,14 @@ pmid = st.selectbox(
     key="st_pmid",
     format_func=lambda p: names.get(p, f"PMID {p}") if p else "— choose —",
 )
-filters.write_url(f, pmid=pmid or None, sort=None if sort == "strength" else sort)
+filters.write_url(f, pmid=pmid or None, **url_extra)
 st.session_state["st_pmid_url"] = pmid or None
 
 
 def show_detail(pmid: str) -> None:
     d = data.study_detail(db, pmid)
     if d is None:
-        st.warning(f"PMID {pmid} is not in this store.")
+        st.warning(f"PMID {fmt.md_escape(str(pmid))} is not in this store.")
         return
     if d.get("retracted"):
         ui.retracted_banner()
@@ -167,10 +182,7 @@ def show_detail(pmid: str) -> None:
     sections = d.get("abstract_sections") or []
     if not sections:
         st.caption("No abstract in PubMed.")
-    for s in sections:
-        if s.get("label"):
-            st.markdown(f"**{fmt.md_escape(s['label'])}**")
-        ui.record_text(s.get("text"))
+    abstract_sections(d["pmid"], sections)
 
     mesh = d.get("mesh") or []
     if mesh:
@@ -181,6 +193,44 @@ def show_detail(pmid: str) -> None:
     st.markdown("#### Cite")
     ui.citations(d)
     correction_form(d)
+
+
+def abstract_sections(pmid: str, sections: list[dict[str, Any]]) -> None:
+    """The abstract, its first FIRST_CHARS characters at once and the rest on request.
+
+    Real abstracts fit (the longest seen is ~7,000 characters); a store written before the
+    parser's size caps may hold megabytes, which the page must not send unasked.
+    """
+    budget = FIRST_CHARS
+    rest: list[dict[str, Any]] = []
+    for s in sections:
+        text = s.get("text") or ""
+        if budget <= 0:
+            rest.append(s)
+            continue
+        if s.get("label"):
+            st.markdown(f"**{fmt.md_escape(s['label'])}**")
+        ui.record_text(text[:budget] + ("…" if len(text) > budget else ""))
+        if len(text) > budget:
+            rest.append({"label": None, "text": "…" + text[budget:]})
+        budget -= len(text)
+    if not rest:
+        return
+    more = sum(len(s.get("text") or "") for s in rest)
+    if st.toggle(
+        f"Show the rest of the abstract ({more:,} more characters)", key=f"st_more_{pmid}"
+    ):
+        for s in rest:
+            if s.get("label"):
+                st.markdown(f"**{fmt.md_escape(s['label'])}**")
+            text = s.get("text") or ""
+            ui.record_text(text[:REST_CHARS])
+            if len(text) > REST_CHARS:
+                st.caption(
+                    f"{len(text) - REST_CHARS:,} more characters are not shown here; "
+                    "the export holds the whole text."
+                )
+                break
 
 
 def _choice(lab: Label, value: Any) -> list[Any]:
@@ -247,7 +297,7 @@ def correction_form(d: dict[str, Any]) -> None:
             try:
                 done = data.record_correction(db, d["pmid"], changes)
             except (KeaError, ValueError) as err:
-                st.error(f"Correction not saved: {err}")
+                st.error(f"Correction not saved: {fmt.md_escape(str(err))}")
                 return
             st.session_state["st_flash"] = "Saved as human-verified: " + ", ".join(
                 BY_NAME[f].title for f in done
