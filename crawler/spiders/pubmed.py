@@ -310,6 +310,8 @@ class PubmedSpider(scrapy.Spider):
             return
         for reason in batch.rejected:  # the rest of the batch is kept; the run counts it missing
             log.warning("efetch answer held an unusable record, skipped: %s", reason)
+        for reason in batch.warnings:
+            log.warning("efetch record kept with oversized fields cut: %s", reason)
         yield FetchedBatch(articles=batch.articles, deleted_pmids=batch.deleted_pmids)
 
     def _research(self, key: str | None, message: str) -> Iterator[Any]:
