@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-# NCBI: at most 3 requests/s without an API key, 10/s with one, counted over every
-# E-utility together. Biopython spaces calls 0.37 s ("0.3333 sometimes hit the limit");
-# we do the same, and 0.12 s with a key.
-DELAY_NO_KEY = 0.37
-DELAY_WITH_KEY = 0.12  # 8.3 req/s: a margin for network jitter under the hard 10/s cap
+from crawler.ratelimit import rate_for
 
+# NCBI: at most 3 requests/s without an API key, 10/s with one, counted over every
+# E-utility together. The cap is held at send time by the download handler's limiter
+# (crawler/ratelimit.py), not by DOWNLOAD_DELAY: Scrapy counts that delay from the moment
+# a request leaves its queue, and under CPU load the send can come much later.
 
 DOWNLOAD_TIMEOUT = 60.0  # an efetch of 500 records can take NCBI half a minute
 
@@ -24,8 +24,9 @@ def scrapy_settings(
         # -- politeness -----------------------------------------------------------
         "CONCURRENT_REQUESTS": 1,  # one request in flight, ever
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
-        "DOWNLOAD_DELAY": DELAY_WITH_KEY if api_key else DELAY_NO_KEY,
-        "DOWNLOAD_DELAY_JITTER": 0,  # Scrapy's default ±50 % would break the hard cap
+        "KEA_MAX_RATE": rate_for(api_key),  # requests/s, enforced in handlers.py
+        "DOWNLOAD_DELAY": 0,  # the limiter spaces sends; a second, earlier gate only adds waits
+        "DOWNLOAD_DELAY_JITTER": 0,
         "AUTOTHROTTLE_ENABLED": False,  # it does not know a hard req/s cap
         # -- retries: our EutilsMiddleware owns them (Retry-After, back-off, truncation,
         #    errors inside 200 answers) and build each retry with Scrapy's get_retry_request;
