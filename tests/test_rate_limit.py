@@ -4,7 +4,7 @@ The crawls run `kea crawl` in a subprocess against the stand-in, which timestamp
 arrival, while busy worker processes load the CPU and the crawler's event loop stalls at
 random between a request leaving Scrapy's queue and its send (what a loaded machine does
 to it). Asserted from the stand-in's arrival times: at most 3 (no key) / 10 (key) requests
-in any 1.0 s window, no gap under 0.9 / rate, no 429 that the fault plan did not inject.
+in any 1.0 s window, no gap under 0.75 / rate, no 429 that the fault plan did not inject.
 """
 
 from __future__ import annotations
@@ -207,9 +207,13 @@ def loaded_crawl(db: Path, srv: StandinServer, *, key: bool) -> subprocess.Compl
 def assert_polite(srv: StandinServer, rate: int, injected_429: int = 0) -> None:
     times = sorted(r.time for r in srv.requests)
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    assert srv.max_requests_in_window(1.0) <= rate, f"{srv.max_requests_in_window(1.0)}/s"
-    assert min(gaps) >= 0.9 / rate, f"min gap {min(gaps):.3f}s"
-    assert sum(r.status == 429 for r in srv.requests) == injected_429
+    seen = [(round(r.time - times[0], 3), r.endpoint, r.status) for r in srv.requests]
+    assert srv.max_requests_in_window(1.0) <= rate, seen
+    # sends are 1.05 / rate apart; the stand-in stamps an arrival in its handler thread,
+    # which a loaded machine can delay by tens of ms: 0.75 / rate leaves room for that,
+    # and the old pacing went below it (0.20-0.24 s without a key, 0.03-0.07 s with one)
+    assert min(gaps) >= 0.75 / rate, (min(gaps), seen)
+    assert sum(r.status == 429 for r in srv.requests) == injected_429, seen
 
 
 @pytest.mark.parametrize("key", [False, True], ids=["no-key", "key"])
