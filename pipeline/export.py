@@ -32,10 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
 from pipeline import cite
 from pipeline.errors import ExportError
 from pipeline.query import (
@@ -220,17 +216,25 @@ def _xlsx_cell(ws: Any, value: Any) -> Any:
     characters are not allowed in XLSX, and a cell holds at most 32,767 characters."""
     if not isinstance(value, str):
         return value
+    from openpyxl.cell.cell import (
+        ILLEGAL_CHARACTERS_RE,  # lazy: openpyxl costs every kea command ~0.8 s
+    )
+
     value = ILLEGAL_CHARACTERS_RE.sub("", value)
     if len(value) > XLSX_CELL_LIMIT:
         value = value[: XLSX_CELL_LIMIT - 1] + "\u2026"
     if not value.startswith("="):
         return value
+    from openpyxl.cell import WriteOnlyCell
+
     cell = WriteOnlyCell(ws, value=value)
     cell.data_type = "s"
     return cell
 
 
 def _write_xlsx(conn: sqlite3.Connection, f: StudyFilter, target: str | IO[bytes]) -> int:
+    from openpyxl import Workbook
+
     counter = _Counter()
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Studies")
