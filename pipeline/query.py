@@ -636,3 +636,19 @@ __all__ = [
     "study_detail",
     "timeline",
 ]
+
+
+# -- who corrected what (dashboard: "human-verified by X on DATE") ---------------------------
+def corrections_of(conn: sqlite3.Connection, pmid: str | int) -> dict[str, dict[str, Any]]:
+    """The latest human correction per label of one record: ``{label: {author, created,
+    source}}`` (``created`` an ISO UTC time; ``author`` None when it was not recorded)."""
+    canonical = pmid_or_none(str(pmid)) if isinstance(pmid, str | int) else None
+    if canonical is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(
+        "SELECT field, author, created_at, source FROM corrections WHERE pmid = ? ORDER BY id",
+        (int(canonical),),
+    ):
+        out[r["field"]] = {"author": r["author"], "created": _iso(r["created_at"]), "source": r["source"]}
+    return out

@@ -58,10 +58,10 @@ else:
     version = card.get("model_version") if card else None
     st.caption(
         f"Model {version or '(unnamed)'}: how often its labels agree with people's, per label. "
-        "Cross-validated rows are scored on the gold-labelled corpus the model learnt from "
-        "(each record predicted by a model that did not see it); sealed rows on records kept "
-        "out of training. The interval is a 95% confidence interval; n is the number of "
-        "records scored."
+        "Sealed rows are scored on gold records nobody looked at while building the model "
+        "(the honest figure); cross-validated rows on the gold-labelled records the model "
+        "learnt from (each record predicted by a model that did not see it). The interval is "
+        "a 95% confidence interval; n is the number of records scored."
     )
     st.dataframe(
         pd.DataFrame(rows, columns=list(fmt.METRIC_COLUMNS)),
@@ -77,12 +77,27 @@ else:
         },
     )
 st.markdown(
-    f"**{fmt.REVIEW_MARK}** marks a study with at least one low-confidence label: read the "
-    "abstract before relying on it, and correct the label if it is wrong."
+    f"**What ⚑ means.** {fmt.REVIEW_MARK} marks a label under review: the model is not sure "
+    "enough that the value shown is right. Each label is shown with the calibrated "
+    "probability that its value is right; a study with a flagged label needs a look at its "
+    "abstract before you rely on it, and a correction if the label is wrong. A label a "
+    "person corrected is shown as ✔ human-verified, with who and when, instead of a "
+    "probability."
 )
-review = fmt.review_text(card.get("review") if card else None)
+review_block = card.get("review") if card else None
+review = fmt.review_text(review_block)
 if review:
     st.markdown(review)
+review_table = fmt.review_rows(review_block)
+if review_table:
+    st.dataframe(pd.DataFrame(review_table), hide_index=True)
+figure = (card or {}).get("reliability_png") or (card or {}).get("reliability_plot")
+if figure and isinstance(figure, str):
+    from pathlib import Path
+
+    png = Path(__file__).resolve().parents[2] / figure
+    if png.suffix == ".png" and png.is_file():
+        st.image(str(png), caption="Reliability: predicted confidence against how often right")
 if info.get("model_version"):
     st.caption(f"Labels in this store were made by model `{info['model_version']}`.")
 
