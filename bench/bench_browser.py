@@ -132,10 +132,13 @@ def measure(url: str) -> dict[str, float]:
             grid = page.locator("[data-testid=stDataFrame]").first.bounding_box()
             assert grid is not None
 
-            def open_row() -> None:
-                page.mouse.click(grid["x"] + 12, grid["y"] + 35 + 17)
+            page.mouse.move(grid["x"] + 35 + 100, grid["y"] + 35 + 10)  # the pointer arrives
+            page.wait_for_timeout(300)
 
-            out["open_study"] = _timed(open_row, page, "text=Vancouver")
+            def open_row() -> None:  # a click on the first row's title
+                page.mouse.click(grid["x"] + 35 + 120, grid["y"] + 35 + 17)
+
+            out["open_study"] = _timed(open_row, page, "[role=dialog] [data-testid=stDataFrame]")
         finally:
             browser.close()
     return out

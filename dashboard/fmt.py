@@ -232,8 +232,13 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(out, columns=list(STUDY_COLUMNS))
-    frame["year"] = frame["year"].astype("Int64")
-    frame["n"] = frame["n"].astype("Int64")
+    # a missing value is an empty cell: the grid would draw a grey "None" for a null
+    for col in ("year", "n"):
+        frame[col] = [
+            f"{int(v)}" if isinstance(v, int | float) and v == v else "" for v in frame[col]
+        ]
+    text = [c for c in STUDY_COLUMNS if c not in ("confidence", "year", "n")]
+    frame[text] = frame[text].fillna("")
     frame["confidence"] = frame["confidence"].astype("Float64")
     return frame
 

@@ -57,7 +57,9 @@ STUDIES_PAGE = "views/studies.py"
 
 def no_rows(what: str = "studies", *, sidebar: bool = True) -> None:
     """An empty state; only pages with sidebar filters point at the sidebar."""
-    hint = "Widen it in the sidebar (or run `kea crawl`)." if sidebar else "Run `kea crawl` for more."
+    hint = (
+        "Widen it in the sidebar (or run `kea crawl`)." if sidebar else "Run `kea crawl` for more."
+    )
     st.info(f"No {what} match the current filter. {hint}")
 
 

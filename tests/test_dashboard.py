@@ -430,7 +430,7 @@ def test_human_verified_label_shows_who_and_when_not_the_model(
     today = datetime.now(UTC).date().isoformat()
     assert row["status"] == f"✔ human-verified by Dr Ana Reviewer on {today}"
     assert pd.isna(row["probability"]), "no model probability beside a human correction"
-    assert pd.isna(row["evidence"]), "no model evidence sentence beside a human correction"
+    assert not row["evidence"], "no model evidence sentence beside a human correction"
 
 
 def test_overview_and_questions_say_retracted_not_counted(

@@ -81,12 +81,12 @@ event = st.dataframe(
             "Title", width="large", help="click a title to open the study"
         ),
         "first_author": st.column_config.TextColumn("First author", width="small"),
-        "year": st.column_config.NumberColumn("Year", format="%d", width="small"),
+        "year": st.column_config.TextColumn("Year", width="small"),
         "journal": st.column_config.TextColumn("Journal", width="small"),
         "design": st.column_config.TextColumn(
             "Design", width="medium", help="label and the confidence of it; ✔ = human-verified"
         ),
-        "n": st.column_config.NumberColumn(
+        "n": st.column_config.TextColumn(
             "N", help="participants (empty: not stated)", width="small"
         ),
         "outcome": st.column_config.TextColumn("Outcome", width="medium"),
@@ -206,6 +206,7 @@ def labels_table(d: dict[str, Any]) -> None:
     if not d.get("labelled"):
         st.info("Not classified yet: run `kea classify`.")
     lab = pd.DataFrame(fmt.label_rows(d))
+    lab[["status", "evidence"]] = lab[["status", "evidence"]].fillna("")  # no grey "None"
     st.dataframe(
         lab,
         hide_index=True,
