@@ -30,10 +30,14 @@ st.caption(
     "anxiety, as classified by the atlas's model. Counts are of in-scope studies."
 )
 
+live = StudyFilter(retracted=False)  # retracted studies are never counted as evidence
 cols = st.columns(5)
-cols[0].metric("Studies in scope", f"{head['in_scope']:,}")
-cols[1].metric("RCTs", f"{head['rcts']:,}")
-cols[2].metric("Systematic reviews", f"{head['systematic_reviews']:,}")
+cols[0].metric("Studies in scope", f"{data.count_studies(db, live):,}")
+cols[1].metric("RCTs", f"{data.count_studies(db, replace(live, designs=('rct',))):,}")
+cols[2].metric(
+    "Systematic reviews",
+    f"{data.count_studies(db, replace(live, designs=('systematic_review',))):,}",
+)
 cols[3].metric("New in last 30 days", f"{head['new_last_30_days']:,}")
 cols[4].metric("Retracted (not counted)", f"{head['retracted']:,}")
 st.caption(
@@ -58,7 +62,7 @@ population = st.radio(
     key="ov_population",
     format_func={"all": "all studies", "human": "human studies", "animal": "animal studies"}.get,
 )
-base = StudyFilter(population=population)
+base = StudyFilter(population=population, retracted=False)
 ui.retracted_note(data.retracted_count(db, base), data.retracted_filter(base))
 
 # -- evidence map ----------------------------------------------------------------------
@@ -120,7 +124,9 @@ else:
     if chosen:
         c, d = chosen[0].get("condition"), chosen[0].get("design")
         if c and d:
-            target = StudyFilter(conditions=(c,), designs=(d,), population=population)
+            target = StudyFilter(
+                conditions=(c,), designs=(d,), population=population, retracted=False
+            )
             st.session_state.pop("kea_filter", None)
             st.switch_page(STUDIES_PAGE, query_params=url.to_query_params(target))
 
@@ -158,7 +164,9 @@ else:
         "Condition", VOCAB["conditions"], format_func=COND.values.get, key="ov_cond"
     )
     design = c2.selectbox("Design", DESIGN_ORDER, format_func=DESIGN.display, key="ov_design")
-    target = StudyFilter(conditions=(cond,), designs=(design,), population=population)
+    target = StudyFilter(
+        conditions=(cond,), designs=(design,), population=population, retracted=False
+    )
     with c3:
         st.write("")
         st.page_link(
