@@ -185,7 +185,7 @@ ui.retracted_note(data.retracted_count(db, strong), data.retracted_filter(strong
 if not summary:
     ui.no_rows("RCTs or systematic reviews", sidebar=False)
 else:
-    st.dataframe(fmt.outcome_table(summary), hide_index=True, width="stretch")
+    st.table(fmt.outcome_table(summary), hide_index=True)
     st.caption(
         "Studies and participants per primary-outcome direction. Participants add up the "
         'sample sizes the abstracts state; "N not stated" counts the studies that give '
@@ -219,39 +219,43 @@ with left:
             .properties(height=260),
             width="stretch",
         )
-with right:
+with right:  # plain tables: nothing more to load in the browser for a few counts
     for field in ("drug", "routes"):
-        st.subheader(BY_NAME[field].title)
-        bd = pd.DataFrame(data.breakdown(db, base, field), columns=["value", "studies"])
-        if bd.empty:
+        lab = BY_NAME[field]
+        st.subheader(lab.title)
+        bd = data.breakdown(db, base, field)
+        if not bd:
             ui.no_rows(sidebar=False)
             continue
-        lab = BY_NAME[field]
-        bd["label"] = [
-            ("not stated" if pd.isna(v) else lab.values.get(v, fmt.pretty(v))) for v in bd["value"]
-        ]
-        st.altair_chart(
-            alt.Chart(bd)
-            .mark_bar()
-            .encode(
-                x=alt.X("studies:Q", title="Studies"),
-                y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
-                tooltip=[
-                    alt.Tooltip("label:N", title=lab.title),
-                    alt.Tooltip("studies:Q", title="Studies"),
-                ],
-            )
-            .properties(height=alt.Step(26)),
-            width="stretch",
+        st.table(
+            pd.DataFrame(
+                {
+                    lab.title: [
+                        "not stated"
+                        if r["value"] is None
+                        else lab.values.get(r["value"], fmt.pretty(r["value"]))
+                        for r in bd
+                    ],
+                    "Studies": [f"{r['studies']:,}" for r in bd],
+                }
+            ),
+            hide_index=True,
         )
 
 # -- PRISMA-style flow -----------------------------------------------------------------
 st.subheader("From retrieval to evidence (PRISMA-style flow)")
 flow = data.prisma_flow(db)
 g, t = st.columns([3, 2])
-with g:
-    st.graphviz_chart(fmt.prisma_dot(flow), width="stretch")
+with g:  # the diagram on request: its renderer is the heaviest script of the page
+    if st.toggle("Show the flow as a diagram", key="ov_prisma"):
+        st.graphviz_chart(fmt.prisma_dot(flow), width="stretch")
 with t:
-    st.dataframe(pd.DataFrame(fmt.prisma_rows(flow)), hide_index=True, width="stretch")
+    rows_ = fmt.prisma_rows(flow)
+    st.table(
+        pd.DataFrame(
+            {"Step": [r["step"] for r in rows_], "Records": [f"{r['records']:,}" for r in rows_]}
+        ),
+        hide_index=True,
+    )
     if flow.get("duplicates_note"):
         st.caption(f"Duplicates: {flow['duplicates_note']}.")
