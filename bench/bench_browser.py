@@ -29,7 +29,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-SIZES = (1_000, 50_000)
+SIZES = tuple(int(n) for n in os.environ.get("KEA_BENCH_SIZES", "1000,50000").split(","))
 GOALS_S = {"overview_cold": 2.0, "open_study": 1.0, "filter_change": 0.5}
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
@@ -135,10 +135,13 @@ def measure(url: str) -> dict[str, float]:
             page.mouse.move(grid["x"] + 35 + 100, grid["y"] + 35 + 10)  # the pointer arrives
             page.wait_for_timeout(300)
 
-            def open_row() -> None:  # a click on the first row's title
-                page.mouse.click(grid["x"] + 35 + 120, grid["y"] + 35 + 17)
+            x = float(os.environ.get("KEA_BENCH_ROW_X", 35 + 120))  # 12: the row's tick box
 
-            out["open_study"] = _timed(open_row, page, "[role=dialog] [data-testid=stDataFrame]")
+            def open_row() -> None:  # a click on the first row's title
+                page.mouse.click(grid["x"] + x, grid["y"] + 35 + 17)
+
+            opened = os.environ.get("KEA_BENCH_OPENED", "[role=dialog] [data-testid=stDataFrame]")
+            out["open_study"] = _timed(open_row, page, opened)
         finally:
             browser.close()
     return out

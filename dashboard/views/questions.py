@@ -118,7 +118,7 @@ for q in load_questions():
             if retracted:
                 listing = replace(flist[0][1], designs=STRONG, retracted=True)
                 ui.retracted_note(len(retracted), listing)
-            st.dataframe(pd.DataFrame(s["table"]), hide_index=True, width="stretch")
+            st.table(pd.DataFrame(s["table"]), hide_index=True)
             c1, c2 = st.columns(2)
             for col, key, title in ((c1, "newest", "Newest"), (c2, "largest", "Largest")):
                 with col:
@@ -144,9 +144,9 @@ for q in load_questions():
         for term, f in flist:
             n_all = data.count_studies(db, f)
             label = (
-                f"All {n_all:,} matching studies"
+                f"All {fmt.plural(n_all, 'matching study')}"
                 if term is None
-                else f"All {n_all:,} matching studies that mention “{term}”"
+                else f"All {fmt.plural(n_all, 'matching study')} that mention “{term}”"
             )
             st.page_link(
                 STUDIES_PAGE,
