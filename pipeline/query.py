@@ -650,5 +650,9 @@ def corrections_of(conn: sqlite3.Connection, pmid: str | int) -> dict[str, dict[
         "SELECT field, author, created_at, source FROM corrections WHERE pmid = ? ORDER BY id",
         (int(canonical),),
     ):
-        out[r["field"]] = {"author": r["author"], "created": _iso(r["created_at"]), "source": r["source"]}
+        out[r["field"]] = {
+            "author": r["author"],
+            "created": _iso(r["created_at"]),
+            "source": r["source"],
+        }
     return out

@@ -199,6 +199,8 @@ def test_correction_form_writes_a_human_correction(
         p for p in sorted(expected_pmids()) if study_detail(conn, p)["design"] != "observational"
     )
     at = open_app(monkeypatch, store_copy, "views/studies.py", {"pmid": pmid})
+    assert not at.get("selectbox") or f"fix_{pmid}_design" not in [w.key for w in at.selectbox]
+    at.toggle(key=f"fix_open_{pmid}").set_value(True).run()
     at.selectbox(key=f"fix_{pmid}_design").set_value("observational")
     at.button(key=f"FormSubmitter:fix_{pmid}-Save correction").click().run()
     assert not at.exception

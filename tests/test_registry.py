@@ -194,6 +194,7 @@ def studies_page(db: Path, records: list[Record]) -> tuple[AppTest, str]:
         at.switch_page("views/studies.py")
         at.query_params.update({"pmid": pmid})
         at.run()
+        at.toggle(key=f"fix_open_{pmid}").set_value(True).run()  # the correction form
     finally:
         mp.undo()
     assert not at.exception, [e.value for e in at.exception]

@@ -329,7 +329,10 @@ def correction_form(d: dict[str, Any]) -> None:
     flash = st.session_state.pop("st_flash", None)
     if flash:
         st.success(flash)
-    with st.expander("Correct a label", expanded=False), st.form(f"fix_{d['pmid']}"):
+    # the form's ten widgets are built only when asked for: opening a study stays quick
+    if not st.toggle("Correct a label", key=f"fix_open_{d['pmid']}"):
+        return
+    with st.form(f"fix_{d['pmid']}"):
         st.caption(
             "Your correction is recorded as human-verified and wins over the model, "
             "also after re-classification."
