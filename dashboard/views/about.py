@@ -27,24 +27,27 @@ st.caption(
 
 st.subheader("Crawl history")
 if runs:
-    cols = [
-        "id",
-        "mode",
-        "status",
-        "started",
-        "finished",
-        "total",
-        "fetched",
-        "new",
-        "updated",
-        "deleted",
-        "missing",
-        "requests",
-        "error",
-    ]
-    st.dataframe(
-        pd.DataFrame(runs)[[c for c in cols if c in runs[0]]], hide_index=True, width="stretch"
-    )
+    cols = {  # column -> header people read
+        "id": "Run",
+        "mode": "Mode",
+        "status": "Status",
+        "started": "Started (UTC)",
+        "finished": "Finished (UTC)",
+        "total": "Listed",
+        "fetched": "Fetched",
+        "new": "New",
+        "updated": "Updated",
+        "deleted": "Deleted",
+        "missing": "Missing",
+        "requests": "Requests",
+        "error": "Error",
+    }
+    frame = pd.DataFrame(runs)[[c for c in cols if c in runs[0]]]
+    for c in ("started", "finished"):
+        if c in frame:
+            frame[c] = frame[c].fillna("").str.replace("T", " ").str.replace("Z", "")
+    shown = frame.astype(object).where(frame.notna(), "").rename(columns=cols)
+    st.dataframe(shown.astype(str), hide_index=True, width="stretch")
 else:
     st.info("No crawl yet: run `kea crawl`.")
 
