@@ -140,7 +140,7 @@ def measure(url: str) -> dict[str, float]:
             def open_row() -> None:  # a click on the first row's title
                 page.mouse.click(grid["x"] + x, grid["y"] + 35 + 17)
 
-            opened = os.environ.get("KEA_BENCH_OPENED", "[role=dialog] [data-testid=stDataFrame]")
+            opened = os.environ.get("KEA_BENCH_OPENED", "[role=dialog] [data-testid=stTable]")
             out["open_study"] = _timed(open_row, page, opened)
         finally:
             browser.close()

@@ -323,6 +323,31 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+LABEL_TABLE_COLUMNS = {
+    "label": "Label",
+    "value": "Value",
+    "probability": "Confidence of this value",
+    "status": "Status",
+    "evidence": "Evidence (sentence or terms)",
+}
+
+
+def label_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """:func:`label_rows` as the study's label table shows them: text only, no empty 'None'."""
+    return pd.DataFrame(
+        [
+            {
+                LABEL_TABLE_COLUMNS[k]: (
+                    ("" if v is None else pct(v)) if k == "probability" else (v or "")
+                )
+                for k, v in r.items()
+            }
+            for r in rows
+        ],
+        columns=list(LABEL_TABLE_COLUMNS.values()),
+    )
+
+
 OUTCOME_ORDER = labels.VOCAB["outcome"]
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import openpyxl
-import pandas as pd
 import pytest
 import rispy
 from factories import make_records, make_store
@@ -164,15 +163,15 @@ def test_detail_shows_labels_confidence_and_citations(
     pmid = sorted(expected_pmids())[5]
     d = study_detail(conn, pmid)
     at = open_app(monkeypatch, store_path, "views/studies.py", {"pmid": pmid})
-    labels = at.dataframe[1].value
-    design_row = labels[labels["label"] == "Design"].iloc[0]
-    assert design_row["value"] == fmt.pretty(d["design"])
+    labels = at.table[0].value
+    design_row = labels[labels["Label"] == "Design"].iloc[0]
+    assert design_row["Value"] == fmt.pretty(d["design"])
     if "design" not in d["verified"]:
-        assert design_row["probability"] == pytest.approx(d["confidence"]["design"])
+        assert design_row["Confidence of this value"] == fmt.pct(d["confidence"]["design"])
     codes = [c.value for c in at.code]
     for style in ("ama", "apa", "vancouver"):
         assert format_citation(d, style) in codes
-    assert d["evidence"]["design"] in set(labels["evidence"].dropna())
+    assert d["evidence"]["design"] in set(labels["Evidence (sentence or terms)"])
 
 
 def test_retracted_and_needs_review_are_marked(
@@ -207,9 +206,9 @@ def test_correction_form_writes_a_human_correction(
     with Store(store_copy) as store:
         assert store.corrections_for(pmid) == {"design": "observational"}
         assert "design" in store.get_labels(pmid)["verified"]
-    labels = at.dataframe[1].value
-    row = labels[labels["label"] == "Design"].iloc[0]
-    assert row["value"] == "Observational" and row["status"].startswith("✔")
+    labels = at.table[0].value
+    row = labels[labels["Label"] == "Design"].iloc[0]
+    assert row["Value"] == "Observational" and row["Status"].startswith("✔")
     assert any("human-verified" in s.value for s in at.success)
 
 
@@ -432,12 +431,14 @@ def test_human_verified_label_shows_who_and_when_not_the_model(
         store_copy, pmid, {"design": "observational"}, source="cli", author="Dr Ana Reviewer"
     )
     at = open_app(monkeypatch, store_copy, "views/studies.py", {"pmid": pmid})
-    labels = at.dataframe[1].value
-    row = labels[labels["label"] == "Design"].iloc[0]
+    labels = at.table[0].value
+    row = labels[labels["Label"] == "Design"].iloc[0]
     today = datetime.now(UTC).date().isoformat()
-    assert row["status"] == f"✔ human-verified by Dr Ana Reviewer on {today}"
-    assert pd.isna(row["probability"]), "no model probability beside a human correction"
-    assert not row["evidence"], "no model evidence sentence beside a human correction"
+    assert row["Status"] == f"✔ human-verified by Dr Ana Reviewer on {today}"
+    assert not row["Confidence of this value"], "no model probability beside a correction"
+    assert not row["Evidence (sentence or terms)"], "no model evidence beside a correction"
+    other = labels[labels["Label"] == "Relevance"].iloc[0]
+    assert other["Confidence of this value"] == fmt.pct(before["confidence"]["relevance"])
 
 
 def test_overview_and_questions_say_retracted_not_counted(

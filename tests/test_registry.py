@@ -221,8 +221,8 @@ def test_label_reaches_the_dashboard(lab: Label, studies_page: tuple[AppTest, st
     elif lab.has_vocabulary:
         shown = at.selectbox(key=f"fix_{pmid}_{lab.name}").options
         assert set(lab.values.values()) <= set(shown)
-    table = at.dataframe[1].value
-    assert lab.title in set(table["label"]), "no row in the study's label table"
+    table = at.table[0].value
+    assert lab.title in set(table["Label"]), "no row in the study's label table"
 
 
 # -- `kea label --by` ---------------------------------------------------------------------
