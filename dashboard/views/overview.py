@@ -30,14 +30,14 @@ st.caption(
     "anxiety, as classified by the atlas's model. Counts are of in-scope studies."
 )
 
-live = StudyFilter(retracted=False)  # retracted studies are never counted as evidence
+# retracted studies are never counted as evidence: one count per design, without them
+by_design = {
+    r["value"]: r["studies"] for r in data.breakdown(db, StudyFilter(retracted=False), "design")
+}
 cols = st.columns(5)
-cols[0].metric("Studies in scope", f"{data.count_studies(db, live):,}")
-cols[1].metric("RCTs", f"{data.count_studies(db, replace(live, designs=('rct',))):,}")
-cols[2].metric(
-    "Systematic reviews",
-    f"{data.count_studies(db, replace(live, designs=('systematic_review',))):,}",
-)
+cols[0].metric("Studies in scope", f"{sum(by_design.values()):,}")
+cols[1].metric("RCTs", f"{by_design.get('rct', 0):,}")
+cols[2].metric("Systematic reviews", f"{by_design.get('systematic_review', 0):,}")
 cols[3].metric("New in last 30 days", f"{head['new_last_30_days']:,}")
 cols[4].metric("Retracted (not counted)", f"{head['retracted']:,}")
 st.caption(
@@ -63,7 +63,10 @@ population = st.radio(
     format_func={"all": "all studies", "human": "human studies", "animal": "animal studies"}.get,
 )
 base = StudyFilter(population=population, retracted=False)
-ui.retracted_note(data.retracted_count(db, base), data.retracted_filter(base))
+gone = {
+    r["value"]: r["studies"] for r in data.breakdown(db, replace(base, retracted=True), "design")
+}
+ui.retracted_note(sum(gone.values()), data.retracted_filter(base))
 
 # -- evidence map ----------------------------------------------------------------------
 st.subheader("Evidence map: condition × design")
@@ -181,7 +184,7 @@ else:
 st.subheader("What RCTs and systematic reviews found")
 summary = data.outcome_summary(db, base)
 strong = replace(base, designs=STRONG)
-ui.retracted_note(data.retracted_count(db, strong), data.retracted_filter(strong))
+ui.retracted_note(sum(gone.get(d, 0) for d in STRONG), data.retracted_filter(strong))
 if not summary:
     ui.no_rows("RCTs or systematic reviews", sidebar=False)
 else:
