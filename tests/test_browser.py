@@ -186,3 +186,15 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             assert page.evaluate("() => window.keaPwned") is None
         finally:
             browser.close()
+
+
+def test_dashboard_warms_its_first_page_before_saying_ready(
+    dashboard: tuple[str, Path], tmp_path: Path
+) -> None:
+    """`kea dashboard` runs the Overview once (imports, cached queries) and then says so."""
+    log = tmp_path / "dashboard.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "Dashboard ready" not in log.read_text():
+        time.sleep(0.3)
+    text = log.read_text()
+    assert "Dashboard ready (first page prepared in" in text, text[-2000:]
