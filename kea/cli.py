@@ -323,20 +323,23 @@ def _check_out(out: str, fmt: str) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pipeline.export import export_file
+    from pipeline.export import export_file, export_filename
     from pipeline.store import Store
 
     filt = filter_from_args(args)  # every check before the database is opened
     _check_out(args.out, args.format)
+    out = args.out
+    if out != "-" and os.path.isdir(out):  # a folder: the file is named by filter and date
+        out = os.path.join(out, export_filename(filt, args.format))
     with Store(args.db, readonly=True) as store:
         try:
-            written = export_file(store, args.format, args.out, filt)
+            written = export_file(store, args.format, out, filt)
         except BrokenPipeError:
             raise
         except OSError as err:
             if args.out == "-":
                 _silence_stdout()
-            where = "standard output" if args.out == "-" else args.out
+            where = "standard output" if args.out == "-" else out
             raise KeaError(f"cannot write {where}: {err.strerror or err}") from None
     if args.out != "-":
         beside = f" (provenance in {written.about})" if written.about else ""

@@ -675,18 +675,14 @@ def export_to(store: Any, fmt: str, out: str, f: StudyFilter) -> int:
     return export_file(store, fmt, out, f).records
 
 
-def export_file(
-    store: Any, fmt: str, out: str, f: StudyFilter, *, today: date | None = None
-) -> Written:
-    """Export to ``out``: '-' (stdout), a file, or a folder (the file is then named by
-    ``export_filename``). A regular file of a format other than XLSX (whose About sheet
-    carries it) gets its provenance beside it as ``<file>.about.json``; stdout, FIFOs and
-    devices get none (there is no beside).
+def export_file(store: Any, fmt: str, out: str, f: StudyFilter) -> Written:
+    """Export to ``out``: '-' (stdout) or a file (a folder is refused: `kea export` names
+    the file in it with ``export_filename``). A regular file of a format other than XLSX
+    (whose About sheet carries it) gets its provenance beside it as ``<file>.about.json``;
+    stdout, FIFOs and devices get none (there is no beside).
     """
     _check_format(fmt)
     conn = store.conn
-    if out != "-" and os.path.isdir(out):
-        out = os.path.join(out, export_filename(f, fmt, today))
     if fmt == "xlsx":
         if out == "-":
             raise ExportError(
