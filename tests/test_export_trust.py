@@ -168,7 +168,7 @@ def test_about_sheet_names_the_model_from_the_labels(tmp_path, records):
         store.set_meta("model_version", None)  # `kea classify` never wrote this meta key
     conn = query.connect(db)
     wb = openpyxl.load_workbook(io.BytesIO(export.export_bytes(conn, "xlsx", ALL)))
-    about = {k: v for k, v, _ in wb["About"].iter_rows(min_row=2, values_only=True)}
+    about = {row[0]: row[1] for row in wb["About"].iter_rows(min_row=2, values_only=True)}
     assert about["model_version"] == "factory-1"
     assert about["record_count"] == "5" and about["kea_version"]
     assert about["exported_at"].startswith(str(datetime.now(UTC).year))
@@ -292,3 +292,28 @@ def test_selected_rows_only(conn, records):
     assert about["record_count"] == 2 and sorted(about["selected_pmids"]) == sorted(picked[:2])
     wb = openpyxl.load_workbook(io.BytesIO(export.export_bytes(conn, "xlsx", ALL, picked)))
     assert wb["Studies"].max_row == 3
+
+
+def test_kea_classify_then_export_names_the_model(tmp_path):
+    """Defect 4 end to end: after `kea classify`, the About sheet and the sidecar name the
+    model that made the labels (it was "not classified")."""
+    db = tmp_path / "kea.sqlite"
+    arts = [
+        dataclasses.replace(r.article, title=f"Ketamine infusion for invented depression {i}")
+        for i, r in enumerate(make_records(3, 5, labelled=0.0, deleted=0.0))
+    ]
+    with Store(db) as store:
+        store.upsert_batch(arts)
+    assert main(["classify", "--db", str(db)]) == 0
+    with Store(db, readonly=True) as store:
+        made_by = {store.get_labels(a.pmid)["model_version"] for a in arts}
+    assert len(made_by) == 1 and None not in made_by
+    out = tmp_path / "all.xlsx"
+    assert main(["export", "--format", "xlsx", "--db", str(db), "--out", str(out), "--all"]) == 0
+    wb = openpyxl.load_workbook(out)
+    about = {row[0]: row[1] for row in wb["About"].iter_rows(min_row=2, values_only=True)}
+    assert about["model_version"] == made_by.pop() != "not classified"
+    csv_out = tmp_path / "all.csv"
+    assert main(["export", "--format", "csv", "--db", str(db), "--out", str(csv_out), "--all"]) == 0
+    sidecar = json.loads(Path(str(csv_out) + ".about.json").read_text())
+    assert sidecar["model_version"] == about["model_version"]
