@@ -261,7 +261,7 @@ _LIST_COLUMNS = ", ".join(
         "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
         " a.entrez_date, l.pmid AS label_pmid",
         *(f"l.{name}" for name in LABEL_NAMES),
-        "l.needs_review, l.verified, l.confidence",
+        "l.needs_review, l.review, l.verified, l.confidence, l.evidence",
     )
 )
 

@@ -282,3 +282,15 @@ def test_provenance_of_unlabelled_records(tmp_path):
     assert p["model_versions"] == [] and p["model_version"] == "not classified"
     assert p["evidence_as_of"] is None and p["record_count"] == 1
     conn.close()
+
+
+def test_list_rows_carry_review_flags_and_evidence(verified_db):
+    conn = q.connect(verified_db)
+    with Store(verified_db) as store:
+        store.save_labels(
+            [_labels(_article("92000002"), review_fields=["design"], needs_review=True)]
+        )
+    row = next(r for r in q.list_studies(conn, StudyFilter()) if r["pmid"] == "92000002")
+    assert row["review"] == ["design"] and row["needs_review"] is True
+    assert row["evidence"] == {"design": "randomised", "outcome": "improved"}
+    conn.close()
