@@ -98,7 +98,28 @@ FORMATS: dict[str, Format] = {
 LIST_SEPARATOR = "; "
 XLSX_CELL_LIMIT = 32_767
 ABOUT_SUFFIX = ".about.json"
-__all__ = ["NCBI_NOTICE", "describe_filter"]  # re-exported for older callers
+__all__ = [
+    "FORMATS",
+    "FLAT_COLUMNS",
+    "FORMULA_TRIGGERS",
+    "NCBI_NOTICE",  # re-exported from pipeline.query for older callers
+    "Download",
+    "Written",
+    "about",
+    "about_filename",
+    "about_json",
+    "csv_text",
+    "describe_filter",  # re-exported from pipeline.query
+    "export_bytes",
+    "export_download",
+    "export_file",
+    "export_filename",
+    "export_to",
+    "export_zip",
+    "flat_row",
+    "neutralise",
+    "write_file",
+]
 
 
 class _Counter:
