@@ -8,19 +8,29 @@ else the shipped one.
 Besides the training record (``model_version``, ``training_hash``, ``n_records``, ``cv``,
 ``libraries``, ...) it holds:
 
-- ``metrics``: one row per registry label (``pipeline.labels.LABELS``), cross-validated::
+- ``metrics``: per registry label (``pipeline.labels.LABELS``) one row per split::
 
-      {"label": "design", "metric": "macro_f1", "value": 0.87, "ci_low": 0.83,
-       "ci_high": 0.9, "n": 474, "split": "cv"}
+      {"label": "design", "metric": "macro_f1", "value": 0.85, "ci_low": 0.78,
+       "ci_high": 0.9, "n": 156, "split": "sealed"}
 
-  The label's kind decides the metric: single -> ``macro_f1`` (over the classes gold
-  uses), set -> ``macro_f1`` (per-value F1, averaged over values gold or the model uses),
-  integer -> ``exact`` (records whose abstract states it), boolean -> ``accuracy``.
-  ``ci_low``/``ci_high``: 95% percentile bootstrap over records (None when n < 2).
-- ``review``: the review flag on the out-of-fold predictions: ``threshold`` (probability
-  below which a field is flagged), ``flagged_share`` (records flagged),
-  ``accuracy_flagged`` / ``accuracy_unflagged`` (share of those records whose relevance,
-  conditions, design and outcome all match gold; None when there are none).
+  ``split``: ``sealed`` (a model fitted on the development part, scored once on the sealed
+  part of split.py) or ``dev_cv`` (pooled out-of-fold rows of k-fold CV on the development
+  part); models trained before the protocol have ``cv`` rows. The label's kind decides the
+  metric: single -> ``macro_f1`` (over the classes gold uses), set -> ``macro_f1``
+  (per-value F1, averaged over values gold or the model uses), integer -> ``exact``
+  (records whose abstract states it), boolean -> ``accuracy``. ``ci_low``/``ci_high``: 95%
+  percentile bootstrap over records (None when n < 2).
+- ``calibration``: per label and split (``dev_cv``, ``sealed``) the calibrated confidence's
+  ``ece`` (+ ``ece_ci_low``/``ece_ci_high``), ``accuracy``, ``mean_confidence``,
+  ``threshold`` (the review threshold in force), ``flagged_share``, ``precision_flagged``,
+  ``precision_unflagged``, ``n`` and the reliability ``bins`` ({bin, confidence, accuracy, n}).
+- ``review_thresholds``: the saved model's threshold per label (flag when confidence < it).
+- ``review``: the review flag on the sealed part over all labels (``label_flagged_share``,
+  ``label_precision_flagged``/``_unflagged``) and records (``flagged_share``,
+  ``accuracy_flagged``/``_unflagged``: relevance, conditions, design and outcome all right),
+  ``thresholds`` (those the sealed evaluation used), ``threshold`` None (there is no single
+  one any more), and ``by_split`` with the same block for ``dev_cv`` and ``sealed``.
+- ``protocol``: ``n_dev``, ``n_sealed``, ``sealed_percent``, ``salt``, ``fits``.
 """
 
 from __future__ import annotations
