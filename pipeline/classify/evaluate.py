@@ -422,19 +422,17 @@ def _same_value(label: Label, gold: Any, pred: Any) -> bool:
 
 
 def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Expected calibration error (5 bins) of the top-label confidence per single-label field."""
+    """Expected calibration error (calibrate.ece, 10 bins) of each label's confidence that
+    its shown value is right (rows without a label's confidence are left out)."""
     res: dict[str, Any] = {}
-    for f in [lab.name for lab in LABELS if lab.kind == "single" and lab.name in HEADLINE_LABELS]:
-        conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
-        hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
-        bins = np.clip((conf * 5).astype(int), 0, 4)
-        ece = sum(
-            abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
-            for b in range(5)
-            if np.any(bins == b)
-        )
-        res[f] = {
-            "ece": round(float(ece), 3),
+    for lab in LABELS:
+        idx = [i for i, r in enumerate(rows) if lab.name in (r.get("confidence") or {})]
+        if not idx:
+            continue
+        conf = np.array([rows[i]["confidence"][lab.name] for i in idx], dtype=float)
+        hit = calibrate.correctness([golds[i] for i in idx], [rows[i] for i in idx], lab.name)
+        res[lab.name] = {
+            "ece": round(calibrate.ece(conf, hit), 3),
             "mean_confidence": round(float(conf.mean()), 3),
             "accuracy": round(float(hit.mean()), 3),
         }

@@ -218,9 +218,9 @@ def decide(
     conf["outcome"] = round(p_out, 3)
     if p_out < thr:
         review.append("outcome")
-    basis["outcome"] = _outcome_basis(a, probs, rel, design, outcome, p_out, use_rules)
 
     # exact facts
+    basis["outcome"] = _outcome_basis(a, probs, rel, design, outcome, p_out, use_rules)
     row_facts: dict[str, Any] = {}
     for fld, (val, fev) in (
         ("sample_size", rules.sample_size(a)),
