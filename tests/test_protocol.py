@@ -3,14 +3,19 @@ confidences of real predictions (../shared, read at test time)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from pipeline.classify import card, evaluate
 from pipeline.classify.calibrate import Calibration
 from pipeline.classify.predict import predict_with_basis
+from pipeline.classify.service import evaluate_command, train_command
 from pipeline.classify.split import is_sealed, split_gold
 from pipeline.classify.text import article_from_record
 from pipeline.classify.train import DEFAULT_MODEL_PATH, load_model, training_set
+from pipeline.errors import KeaError
 from pipeline.labels import LABEL_NAMES
 
 
@@ -155,3 +160,18 @@ def test_the_card_shows_sealed_rows_and_the_reliability_plot() -> None:
     assert "![Reliability on the sealed part](model-card-reliability.png)" in text
     png = card.DOC_PATH.with_name("model-card-reliability.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_too_few_development_records_is_one_clear_error(corpus: list[dict], tmp_path: Path) -> None:
+    gold = tmp_path / "tiny.jsonl"
+    gold.write_text("".join(json.dumps(r) + "\n" for r in corpus[:3]))
+    n_dev = sum(not is_sealed(r) for r in corpus[:3])
+    for run in (
+        lambda: train_command([str(gold)], str(tmp_path / "m.json"), None, None),
+        lambda: evaluate_command([str(gold)], True, 5, None, None),
+    ):
+        with pytest.raises(
+            KeaError, match=f"needs at least 5 records in the development part; it has {n_dev}"
+        ):
+            run()
+    assert not (tmp_path / "m.json").exists()

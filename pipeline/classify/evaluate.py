@@ -257,8 +257,7 @@ def run_protocol(
     Returns the rows, bases and calibration of both parts (indices into the inputs)."""
     dev = [i for i, s in enumerate(sealed) if not s]
     held = [i for i, s in enumerate(sealed) if s]
-    if not dev:
-        raise KeaError("every gold record is in the sealed part: give more gold records")
+    check_dev_folds(folds, len(dev), len(held))
     a_dev, l_dev = _subset(dev, articles, labels)
     rows, bases, fold_of = oof_with_basis(a_dev, l_dev, name, folds=folds, seed=seed)
     out: dict[str, Any] = {
@@ -287,6 +286,17 @@ def run_protocol(
             a_held, model, model_version=name
         )
     return out
+
+
+def check_dev_folds(folds: int, n_dev: int, n_sealed: int) -> None:
+    """Cross-validation runs on the development part: it needs at least `folds` records."""
+    check_folds(folds)
+    if folds > n_dev:
+        raise KeaError(
+            f"{folds}-fold cross-validation needs at least {folds} records in the development "
+            f"part; it has {n_dev} ({n_sealed} more are in the sealed part, see "
+            "pipeline/classify/split.py): give more gold records"
+        )
 
 
 def sealed_flags_of(recs: Sequence[dict[str, Any]]) -> list[bool]:
@@ -517,7 +527,7 @@ def protocol_report(
     labels = [r["labels"] for r in recs]
     sealed = sealed_flags_of(recs)
     n_dev = len(recs) - sum(sealed)
-    check_folds(folds, n_dev)
+    check_dev_folds(folds, n_dev, sum(sealed))
     report: dict[str, Any] = {
         "n_records": len(recs),
         "folds": folds,
