@@ -268,7 +268,7 @@ def _goal_lines(meta: dict[str, Any]) -> str:
             continue
         if r.get("ece") is not None and r["ece"] > ECE_GOAL:
             lines.append(
-                f"- **{lab.name}**: ECE {r['ece']:.3f} on the sealed part (goal ≤ {ECE_GOAL}; "
+                f"- **{lab.name}**: ECE {r['ece']:.4f} on the sealed part (goal ≤ {ECE_GOAL}; "
                 f"accuracy {_fmt(r.get('accuracy'))} vs mean confidence "
                 f"{_fmt(r.get('mean_confidence'))})."
             )
