@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train the classifier on gold-labelled JSONL files",
+        help="train the classifier on gold-labelled JSONL files (records the development-CV "
+        "and sealed-part metrics, calibrates every label, writes the model card)",
         epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out my-model.json",
     )
     p.add_argument(
@@ -155,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "evaluate",
-        help="cross-validated metrics on gold files, with baselines",
+        help="development-part CV and sealed-part metrics (95%% intervals), calibration and "
+        "review flags, with baselines",
         epilog="example: kea evaluate --gold ../shared/corpus/dev.jsonl --json",
     )
     p.add_argument("--gold", action="append", required=True, help="gold JSONL file (repeatable)")
