@@ -10,9 +10,6 @@ seen before answers from memory. Nothing here opens the database at import.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sqlite3
 import sys
 from dataclasses import replace
@@ -86,7 +83,7 @@ breakdown = _cached(query.breakdown)
 prisma_flow = _cached(query.prisma_flow)
 crawl_history = _cached(query.crawl_history)
 _list = _cached(query.list_studies, max_entries=256)
-_corrections = _cached(query.corrections_of, max_entries=256)
+_retracted = _cached(query.retracted_not_counted, max_entries=256)
 _detail = _cached(query.study_detail, max_entries=256)
 
 
@@ -97,16 +94,13 @@ def list_studies(
 
 
 def study_detail(db: str, pmid: str) -> dict[str, Any] | None:
-    """One study, with who corrected which label and when (``corrections``)."""
-    d = _detail(db, pmid)
-    if d is None:
-        return None
-    return {**d, "corrections": _corrections(db, pmid) if d.get("verified") else {}}
+    """One study, with who corrected which label and when (``verified_by``)."""
+    return _detail(db, pmid)
 
 
-def retracted_count(db: str, f: StudyFilter) -> int:
-    """How many retracted studies the filter holds: shown beside counts they are left out of."""
-    return count_studies(db, replace(f, retracted=True))
+def retracted_count(db: str, f: StudyFilter, designs: tuple[str, ...] | None = None) -> int:
+    """How many retracted studies a count of ``f`` (of ``designs``) leaves out."""
+    return int(_retracted(db, replace(f, retracted=None), designs)["count"])
 
 
 def retracted_filter(f: StudyFilter) -> StudyFilter:
@@ -154,38 +148,34 @@ def model_card() -> dict[str, Any] | None:
     return query.model_card()
 
 
-SELECTED_FORMATS = ("csv", "jsonl", "ris")
+def download_name(f: StudyFilter, fmt: str, selected: int | None = None) -> str:
+    """The file a download button gives: ``kea-ptsd-rct-2026-12-04.csv.zip`` (the export
+    and its ``.about.json`` provenance; the format stays in the name, so the six buttons
+    never offer one name), or the ``.xlsx`` itself (its About sheet)."""
+    from pipeline.export import export_filename
+
+    name = export_filename(f, fmt, selected=selected)
+    return name if fmt == "xlsx" else name + ".zip"
+
+
+def download_bytes(db: str, fmt: str, f: StudyFilter, pmids: list[str] | None = None) -> bytes:
+    """The export module's download for a format (zip with provenance, or XLSX), built when
+    its button is clicked, on its own short-lived connection."""
+    from pipeline.export import export_download
+
+    c = query.connect(db)
+    try:
+        return export_download(c, fmt, f, pmids).data
+    finally:
+        c.close()
 
 
 def export_selected(db: str, fmt: str, f: StudyFilter, pmids: list[str]) -> bytes:
-    """The rows a user ticked in the Studies table, in ``fmt`` (csv, jsonl or ris).
+    """Only the rows a user ticked, written by the export module (bare file, no zip)."""
+    from pipeline.export import export_bytes as _export
 
-    CSV and JSONL are the export module's own output for the filter, cut to the chosen
-    rows (so its columns and its neutralising of formula cells apply unchanged); RIS is
-    written by ``pipeline.cite`` from the chosen records.
-    """
-    want = {str(p) for p in pmids}
-    if fmt == "ris":
-        from pipeline.cite import to_ris
-
-        c = query.connect(db)
-        try:
-            arts = [a for a, _l, _d in query.iter_articles(c, f) if a.pmid in want]
-        finally:
-            c.close()
-        return to_ris(arts).encode("utf-8")
-    whole = export_bytes(db, fmt, f).decode("utf-8")
-    if fmt == "jsonl":
-        keep = [x for x in whole.splitlines() if x and str(json.loads(x).get("pmid")) in want]
-        return "".join(x + "\n" for x in keep).encode("utf-8")
-    if fmt == "csv":
-        rows = list(csv.reader(io.StringIO(whole, newline="")))
-        if not rows:
-            return b""
-        col = rows[0].index("pmid")
-        buf = io.StringIO()
-        out = csv.writer(buf, lineterminator="\r\n")
-        out.writerow(rows[0])
-        out.writerows(r for r in rows[1:] if r and r[col] in want)
-        return buf.getvalue().encode("utf-8")
-    raise ValueError(f"selected rows export as {', '.join(SELECTED_FORMATS)}, not {fmt!r}")
+    c = query.connect(db)
+    try:
+        return _export(c, fmt, f, list(pmids))
+    finally:
+        c.close()

@@ -258,8 +258,9 @@ def verified_text(correction: dict[str, Any] | None) -> str:
     text = f"{VERIFIED_MARK} human-verified"
     if c.get("author"):
         text += f" by {c['author']}"
-    if c.get("created"):
-        text += f" on {str(c['created'])[:10]}"
+    when = c.get("at") or c.get("created")
+    if when:
+        text += f" on {str(when)[:10]}"
     return text
 
 
@@ -281,7 +282,7 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
     """
     evidence = detail.get("evidence") or {}
     verified = set(detail.get("verified") or [])
-    fixes = detail.get("corrections") or {}
+    fixes = detail.get("verified_by") or detail.get("corrections") or {}
     rows = []
     for lab in labels.LABELS:
         field = lab.name

@@ -172,8 +172,13 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             expect(page.get_by_text(f"{want:,} studies")).to_be_visible(timeout=20_000)
             with page.expect_download(timeout=30_000) as dl:
                 page.get_by_role("button", name="RIS").click()
-            path = Path(dl.value.path())
-            entries = rispy.loads(path.read_text(encoding="utf-8"))
+            import zipfile
+
+            assert dl.value.suggested_filename.endswith(".ris.zip")
+            with zipfile.ZipFile(dl.value.path()) as zf:  # the file and its provenance
+                name = next(n for n in zf.namelist() if n.endswith(".ris"))
+                assert name + ".about.json" in zf.namelist()
+                entries = rispy.loads(zf.read(name).decode("utf-8"))
             assert len(entries) == want
             assert all(e.get("title") for e in entries)
             page.screenshot(path=str(OUT / "dashboard-export.png"), full_page=True)

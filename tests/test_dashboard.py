@@ -231,12 +231,24 @@ def test_exports_produce_parseable_files(monkeypatch: pytest.MonkeyPatch, store_
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
     at = open_app(monkeypatch, store_path, "views/export.py", {"c": "ptsd", "d": "rct"})
     assert len(at.get("download_button")) == 6
+    assert len(captured) == 6, "six different file names"
     want = expected_pmids(condition="ptsd", design="rct")
-    files = {name: fn() for name, fn in captured.items()}
+    import zipfile
+
+    files: dict[str, bytes] = {}
+    for name, fn in captured.items():
+        assert name and re.fullmatch(r"kea-ptsd-rct-\d{4}-\d{2}-\d{2}\.(\w+\.zip|xlsx)", name), name
+        if name.endswith(".xlsx"):
+            files["kea-studies.xlsx"] = fn()
+            continue
+        with zipfile.ZipFile(io.BytesIO(fn())) as zf:
+            inner = [n for n in zf.namelist() if not n.endswith(".about.json")]
+            assert len(inner) == 1 and inner[0] + ".about.json" in zf.namelist()
+            files["kea-studies." + inner[0].rsplit(".", 1)[1]] = zf.read(inner[0])
 
     rows = list(csv.DictReader(io.StringIO(files["kea-studies.csv"].decode("utf-8"))))
     assert {r["pmid"] for r in rows} == want
-    assert {"design", "outcome", "confidence", "needs_review"} <= set(rows[0])
+    assert {"design", "outcome", "confidence_design", "needs_review"} <= set(rows[0])
     jsonl = [json.loads(x) for x in files["kea-studies.jsonl"].decode().splitlines() if x]
     assert {r["pmid"] for r in jsonl} == want
     ris = rispy.loads(files["kea-studies.ris"].decode("utf-8"))

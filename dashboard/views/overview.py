@@ -63,10 +63,7 @@ population = st.radio(
     format_func={"all": "all studies", "human": "human studies", "animal": "animal studies"}.get,
 )
 base = StudyFilter(population=population, retracted=False)
-gone = {
-    r["value"]: r["studies"] for r in data.breakdown(db, replace(base, retracted=True), "design")
-}
-ui.retracted_note(sum(gone.values()), data.retracted_filter(base))
+ui.retracted_note(data.retracted_count(db, base), data.retracted_filter(base))
 
 # -- evidence map ----------------------------------------------------------------------
 st.subheader("Evidence map: condition × design")
@@ -184,7 +181,7 @@ else:
 st.subheader("What RCTs and systematic reviews found")
 summary = data.outcome_summary(db, base)
 strong = replace(base, designs=STRONG)
-ui.retracted_note(sum(gone.get(d, 0) for d in STRONG), data.retracted_filter(strong))
+ui.retracted_note(data.retracted_count(db, base, STRONG), data.retracted_filter(strong))
 if not summary:
     ui.no_rows("RCTs or systematic reviews", sidebar=False)
 else:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import data, filters, fmt, ui, url
 from pipeline.errors import KeaError
+from pipeline.export import FORMATS
 from pipeline.labels import BY_NAME, LABELS, Label
 from pipeline.query import SORTS
 
@@ -124,14 +125,14 @@ clicked = [
 ]
 if ticked:
     st.markdown(f"**{fmt.plural(len(ticked), 'study', 'studies')} selected**: export them")
-    cols = st.columns(len(data.SELECTED_FORMATS))
-    for col, name in zip(cols, data.SELECTED_FORMATS, strict=True):
+    cols = st.columns(len(FORMATS))
+    for col, fmt_ in zip(cols, FORMATS.values(), strict=True):
         col.download_button(
-            name.upper(),
-            data=partial(data.export_selected, db, name, f, list(ticked)),
-            file_name=f"kea-selected-{len(ticked)}.{name}",
+            fmt_.title,
+            data=partial(data.download_bytes, db, fmt_.name, f, list(ticked)),
+            file_name=data.download_name(f, fmt_.name, selected=len(ticked)),
             on_click="ignore",
-            key=f"sel_{name}",
+            key=f"sel_{fmt_.name}",
             icon=":material/download:",
         )
 
