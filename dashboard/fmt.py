@@ -592,3 +592,51 @@ def review_rows(review: dict[str, Any] | None) -> list[dict[str, Any]]:
             continue
         rows.append({"records": name, "share of records": pct(part), "fully right": pct(acc)})
     return rows
+
+
+def label_review_rows(review: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per label rather than per record: how often flagged and unflagged labels are right."""
+    if not review:
+        return []
+    share = _number(review.get("label_flagged_share"))
+    rows = []
+    for name, key, part in (
+        ("labels flagged ⚑", "label_precision_flagged", share),
+        ("labels not flagged", "label_precision_unflagged", None if share is None else 1 - share),
+    ):
+        right = _number(review.get(key))
+        if right is not None:
+            rows.append({"labels": name, "share of labels": pct(part), "right": pct(right)})
+    return rows
+
+
+def _pct_or_dash(p: Any) -> str:
+    return "—" if _number(p) is None else pct(p)
+
+
+def calibration_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's per-label calibration (sealed first): error, threshold, flagged, right."""
+    order = {name: i for i, name in enumerate(labels.LABEL_NAMES)}
+    rows = [r for r in card.get("calibration") or [] if isinstance(r, dict) and r.get("label")]
+    rows.sort(key=lambda r: (SPLIT_ORDER.get(r.get("split"), 9), order.get(r["label"], 99)))
+    out = []
+    for r in rows:
+        lab = labels.BY_NAME.get(r["label"])
+        lo, hi = r.get("ece_ci_low"), r.get("ece_ci_high")
+        ece = _number(r.get("ece"))
+        out.append(
+            {
+                "Label": lab.title if lab else str(r["label"]),
+                "Scored on": SPLIT_NAMES.get(r.get("split"), str(r.get("split") or "—")),
+                "Calibration error (ECE)": "—"
+                if ece is None
+                else f"{ece:.3f}"
+                + ("" if lo is None or hi is None else f" ({float(lo):.3f}–{float(hi):.3f})"),
+                "Review below": _num(r.get("threshold")),
+                "Flagged": _pct_or_dash(r.get("flagged_share")),
+                "Right when flagged": _pct_or_dash(r.get("precision_flagged")),
+                "Right when not flagged": _pct_or_dash(r.get("precision_unflagged")),
+                "n": r.get("n"),
+            }
+        )
+    return out

@@ -597,3 +597,36 @@ def test_about_shows_model_card_metrics(monkeypatch: pytest.MonkeyPatch, store_p
     review = next(f for f in frames if "fully right" in f.columns)
     assert review.values.tolist() == [["flagged ⚑", "23%", "61%"], ["not flagged", "77%", "93%"]]
     assert any("m-1" in c.value for c in at.caption)
+
+
+def test_about_label_review_and_calibration_rows() -> None:
+    review = {
+        "label_flagged_share": 0.3,
+        "label_precision_flagged": 0.72,
+        "label_precision_unflagged": 0.96,
+    }
+    assert fmt.label_review_rows(review) == [
+        {"labels": "labels flagged ⚑", "share of labels": "30%", "right": "72%"},
+        {"labels": "labels not flagged", "share of labels": "70%", "right": "96%"},
+    ]
+    card = {
+        "calibration": [
+            {"label": "design", "split": "dev_cv", "ece": 0.031, "threshold": 0.72, "n": 318},
+            {
+                "label": "outcome",
+                "split": "sealed",
+                "ece": 0.05,
+                "ece_ci_low": 0.02,
+                "ece_ci_high": 0.08,
+                "threshold": 0.88,
+                "flagged_share": 0.4,
+                "precision_flagged": 0.6,
+                "precision_unflagged": 0.9,
+                "n": 156,
+            },
+        ]
+    }
+    rows = fmt.calibration_rows(card)
+    assert [r["Label"] for r in rows] == ["Outcome", "Design"], "sealed rows first"
+    assert rows[0]["Calibration error (ECE)"] == "0.050 (0.020–0.080)"
+    assert rows[0]["Right when flagged"] == "60%" and rows[1]["Flagged"] == "—"

@@ -94,8 +94,15 @@ if review:
 review_table = fmt.review_rows(review_block)
 if review_table:
     st.dataframe(pd.DataFrame(review_table), hide_index=True)
-figure = (card or {}).get("reliability_png") or (card or {}).get("reliability_plot")
-if figure and isinstance(figure, str):
+label_table = fmt.label_review_rows(review_block)
+if label_table:
+    st.dataframe(pd.DataFrame(label_table), hide_index=True)
+calibration = fmt.calibration_rows(card) if card else []
+if calibration:
+    st.markdown("**Calibration per label**: is a shown 80% right 80% of the time?")
+    st.dataframe(pd.DataFrame(calibration), hide_index=True, width="stretch")
+figure = (card or {}).get("reliability_png") or "docs/model-card-reliability.png"
+if isinstance(figure, str) and card:
     from pathlib import Path
 
     png = Path(__file__).resolve().parents[2] / figure
