@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-MODULES = ["bench_crawl", "bench_parse", "bench_classify", "bench_dashboard"]
+MODULES = ["bench_crawl", "bench_parse", "bench_classify", "bench_dashboard", "bench_browser"]
 
 
 def main(argv: list[str]) -> int:
@@ -27,10 +27,16 @@ def main(argv: list[str]) -> int:
             continue
         print(f"== {name}")
         started = time.time()
-        results[name] = {"measured_at": time.strftime("%Y-%m-%d %H:%M"), **mod.run(),
-                         "bench_seconds": round(time.time() - started, 1)}
-    results["machine"] = {"python": platform.python_version(), "cpus": __import__("os").cpu_count(),
-                          "platform": platform.platform()}
+        results[name] = {
+            "measured_at": time.strftime("%Y-%m-%d %H:%M"),
+            **mod.run(),
+            "bench_seconds": round(time.time() - started, 1),
+        }
+    results["machine"] = {
+        "python": platform.python_version(),
+        "cpus": __import__("os").cpu_count(),
+        "platform": platform.platform(),
+    }
     out_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print(f"saved {out_path}")
     return 0

@@ -114,7 +114,15 @@ def _app_timings(db: Path) -> dict[str, float]:
     t = time.perf_counter()
     at.run()
     filter_seen_before = time.perf_counter() - t
+
+    pmid = at.selectbox(key="st_pmid").options[1].split(" · ")[0]
+    at.selectbox(key="st_pmid").set_value(pmid)
+    t = time.perf_counter()
+    at.run()
+    open_study = time.perf_counter() - t
+    assert not at.exception, [e.value for e in at.exception]
     return {
+        "open_study_s": open_study,
         "overview_first_render_s": first,
         "overview_rerun_cached_s": rerun_cached,
         "studies_first_render_s": studies_first,

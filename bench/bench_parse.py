@@ -192,9 +192,14 @@ def real_answer_speed(n: int = SPEED_N) -> dict[str, Any] | None:
     doc = efetch_document((elems * (n // len(elems) + 1))[:n])
     ours = best_of(lambda: parse_efetch(doc), 3)
     bio = best_of(lambda: Entrez.read(io.BytesIO(doc), validate=False), 3)
-    return {"records": n, "distinct": len(elems), "doc_mib": round(len(doc) / 2**20, 2),
-            "kea_records_per_s": round(n / ours), "biopython_records_per_s": round(n / bio),
-            "speedup": round(bio / ours, 2)}
+    return {
+        "records": n,
+        "distinct": len(elems),
+        "doc_mib": round(len(doc) / 2**20, 2),
+        "kea_records_per_s": round(n / ours),
+        "biopython_records_per_s": round(n / bio),
+        "speedup": round(bio / ours, 2),
+    }
 
 
 def _print(r: dict[str, Any]) -> None:
@@ -207,9 +212,11 @@ def _print(r: dict[str, Any]) -> None:
     )
     real = r.get("real_answers")
     if real:
-        print(f"  real efetch records ({real['distinct']} distinct, {real['doc_mib']} MiB): "
-              f"kea {real['kea_records_per_s']}/s vs Bio.Entrez {real['biopython_records_per_s']}/s"
-              f" -> {real['speedup']}x")
+        print(
+            f"  real efetch records ({real['distinct']} distinct, {real['doc_mib']} MiB): "
+            f"kea {real['kea_records_per_s']}/s vs Bio.Entrez {real['biopython_records_per_s']}/s"
+            f" -> {real['speedup']}x"
+        )
     print(
         "  iter_efetch memory:    N   file MiB  tracemalloc peak KiB  RSS growth KiB  RSS peak KiB"
     )

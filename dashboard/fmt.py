@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -58,14 +59,55 @@ def pct(p: float | None) -> str:
     return "?" if p is None else f"{round(float(p) * 100):d}%"
 
 
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """'1 study', '2 studies', '1,200 participants'."""
+    if many is None:
+        many = one[:-1] + "ies" if one.endswith("y") and one[-2:-1] not in "aeiou" else one + "s"
+    return f"{int(n):,} {one if int(n) == 1 else many}"
+
+
+def _number(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def shown_confidence(rec: dict[str, Any], field: str) -> float | None:
+    """The probability that the value shown for ``field`` is right.
+
+    ``confidence[field]`` is that probability (the label-row contract); a row written
+    before set labels carried one falls back to the least certain *shown* member
+    (``field:member``), never to absent classes. A human-verified label is 1.0.
+    """
+    if field in (rec.get("verified") or ()):
+        return 1.0
+    conf = rec.get("confidence") or {}
+    p = _number(conf.get(field))
+    if p is not None:
+        return p
+    lab = labels.BY_NAME.get(field)
+    if lab is not None and lab.is_set:
+        members = [_number(conf.get(f"{field}:{m}")) for m in rec.get(field) or ()]
+        known = [m for m in members if m is not None]
+        return min(known) if known else None
+    return None
+
+
 def confidence_of(confidence: dict[str, Any], field: str, value: Any = None) -> float | None:
-    """A label's probability: 'field:value' for set members, else 'field'."""
-    if not confidence:
-        return None
-    if value is not None and f"{field}:{value}" in confidence:
-        return confidence[f"{field}:{value}"]
-    v = confidence.get(field)
-    return v if isinstance(v, int | float) else None
+    """A label's probability from a bare confidence dict (see :func:`shown_confidence`)."""
+    rec: dict[str, Any] = {"confidence": confidence or {}}
+    if value is not None:
+        rec[field] = value if isinstance(value, list | tuple) else [value]
+    return shown_confidence(rec, field)
+
+
+# the labels the Studies table shows, so "Lowest confidence" is of these only
+TABLE_LABELS = ("design", "sample_size", "outcome", "conditions", "comparator", "psychotherapy")
+
+
+def lowest_confidence(rec: dict[str, Any], fields: Iterable[str] = TABLE_LABELS) -> float | None:
+    """The least certain of the labels shown (human-verified ones count as certain)."""
+    ps = [shown_confidence(rec, f) for f in fields if rec.get(f) not in (None, [], ())]
+    known = [p for p in ps if p is not None]
+    return min(known) if known else None
 
 
 def label_mark(field: str, value: Any, confidence: dict[str, Any], verified: Iterable[str]) -> str:
@@ -73,14 +115,47 @@ def label_mark(field: str, value: Any, confidence: dict[str, Any], verified: Ite
     shown = _shown(field, value)
     if field in verified:
         return f"{shown} {VERIFIED_MARK}"
-    p = confidence_of(confidence, field, value)
+    p = shown_confidence({"confidence": confidence, field: value}, field)
     return shown if p is None else f"{shown} {pct(p)}"
 
 
 def set_marks(
     field: str, values: Iterable[Any], confidence: dict[str, Any], verified: Iterable[str]
 ) -> str:
-    return ", ".join(label_mark(field, v, confidence, verified) for v in values or ())
+    """A set label once, with the confidence of the whole shown set: 'Depression, PTSD 81%'."""
+    values = list(values or ())
+    if not values:
+        return ""
+    lab = labels.BY_NAME.get(field)
+    shown = lab.display(values) if lab is not None else ", ".join(pretty(v) for v in values)
+    if field in verified:
+        return f"{shown} {VERIFIED_MARK}"
+    p = shown_confidence({"confidence": confidence, field: values}, field)
+    return shown if p is None else f"{shown} {pct(p)}"
+
+
+def author_line(names: Iterable[str] | None, budget: int = 120) -> str | None:
+    """Authors joined, cut at a name boundary with 'et al.' (never mid-name)."""
+    names = [n for n in names or () if n]
+    if not names:
+        return None
+    out = [names[0]]
+    for name in names[1:]:
+        if len(", ".join([*out, name])) > budget:
+            return ", ".join(out) + " et al."
+        out.append(name)
+    return ", ".join(out)
+
+
+def participants_text(participants: int, studies: int, with_n: int) -> str:
+    """'125 participants', 'N not stated (2 studies)', or both: never '0 participants'."""
+    missing = int(studies) - int(with_n)
+    parts = []
+    if with_n:
+        parts.append(plural(participants, "participant"))
+    if missing:
+        parts.append(f"N not stated ({plural(missing, 'study')})")
+    return "; ".join(parts)
 
 
 def display_title(row: dict[str, Any]) -> str:
@@ -102,27 +177,42 @@ def check_mark(row: dict[str, Any]) -> str:
 
 
 STUDY_COLUMNS = (
-    "pmid_url",
-    "status",
     "title",
-    "first_author",
     "year",
     "design",
     "n",
     "outcome",
     "conditions",
+    "comparator",
+    "psychotherapy",
     "confidence",
+    "status",
+    "first_author",
+    "pmid_url",
     "journal",
     "doi_url",
 )
+_YES_NO = {True: "yes", False: "no"}
+
+
+def _cell_mark(r: dict[str, Any], field: str) -> str | None:
+    v = r.get(field)
+    if v in (None, ""):
+        return None
+    return label_mark(field, v, r.get("confidence") or {}, r.get("verified") or [])
 
 
 def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The Studies table: one row per study, labels with their confidence marks."""
+    """The Studies table: one row per study, labels with the confidence of the shown value.
+
+    Missing values stay empty cells (never the text "None").
+    """
     out = []
     for r in rows:
         conf = r.get("confidence") or {}
         ver = r.get("verified") or []
+        mark = partial(_cell_mark, r)
+        psy = r.get("psychotherapy")
         out.append(
             {
                 "pmid_url": r.get("pubmed_url"),
@@ -130,22 +220,25 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "first_author": r.get("first_author"),
                 "year": r.get("year"),
                 "journal": r.get("journal"),
-                "design": label_mark("design", r.get("design"), conf, ver)
-                if r.get("design")
-                else None,
+                "design": mark("design"),
                 "n": r.get("sample_size"),
-                "outcome": label_mark("outcome", r.get("outcome"), conf, ver)
-                if r.get("outcome")
-                else None,
+                "outcome": mark("outcome"),
                 "conditions": set_marks("conditions", r.get("conditions") or [], conf, ver) or None,
-                "confidence": r.get("min_confidence"),
-                "status": check_mark(r),
+                "comparator": mark("comparator"),
+                "psychotherapy": _YES_NO.get(psy) if isinstance(psy, bool) else None,
+                "confidence": lowest_confidence(r) if r.get("labelled", True) else None,
+                "status": check_mark(r) or None,
                 "doi_url": r.get("doi_url"),
             }
         )
     frame = pd.DataFrame(out, columns=list(STUDY_COLUMNS))
-    frame["year"] = frame["year"].astype("Int64")
-    frame["n"] = frame["n"].astype("Int64")
+    # a missing value is an empty cell: the grid would draw a grey "None" for a null
+    for col in ("year", "n"):
+        frame[col] = [
+            f"{int(v)}" if isinstance(v, int | float) and v == v else "" for v in frame[col]
+        ]
+    text = [c for c in STUDY_COLUMNS if c not in ("confidence", "year", "n")]
+    frame[text] = frame[text].fillna("")
     frame["confidence"] = frame["confidence"].astype("Float64")
     return frame
 
@@ -159,40 +252,62 @@ def option_label(row: dict[str, Any], width: int = 90) -> str:
     return f"{row['pmid']} · {year} · {title}"
 
 
+def verified_text(correction: dict[str, Any] | None) -> str:
+    """'✔ human-verified by Ana on 2026-12-03' (who/when as far as they were recorded)."""
+    c = correction or {}
+    text = f"{VERIFIED_MARK} human-verified"
+    if c.get("author"):
+        text += f" by {c['author']}"
+    when = c.get("at") or c.get("created")
+    if when:
+        text += f" on {str(when)[:10]}"
+    return text
+
+
+def under_review(detail: dict[str, Any], field: str, p: float | None) -> bool:
+    """Is ``field`` on the row's review list (older rows: a low probability)?"""
+    review = detail.get("review")
+    if review is None:
+        review = detail.get("review_fields")
+    if review is not None:
+        return field in review
+    return p is not None and p < 0.5
+
+
 def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every label of a study with its probability, evidence sentence and status."""
-    conf = detail.get("confidence") or {}
+    """Every label of a study: its value, the confidence of that value, status, evidence.
+
+    A human-verified label shows who verified it and when, and neither the model's old
+    probability nor its evidence sentence.
+    """
     evidence = detail.get("evidence") or {}
     verified = set(detail.get("verified") or [])
+    fixes = detail.get("verified_by") or detail.get("corrections") or {}
     rows = []
     for lab in labels.LABELS:
         field = lab.name
         value = detail.get(field)
-        if lab.is_set:
-            shown = (
-                ", ".join(
-                    f"{lab.values.get(v, pretty(v))} ({pct(confidence_of(conf, field, v))})"
-                    if confidence_of(conf, field, v) is not None and field not in verified
-                    else lab.values.get(v, pretty(v))
-                    for v in value or []
-                )
-                or "none"
-            )
-            p = (
-                None
-                if (value and len(value) > 1)
-                else confidence_of(conf, field, (value or [None])[0])
-            )
+        if value in (None, [], ()):
+            shown = "none" if lab.is_set else "not stated"
         else:
             shown = lab.display(value)
-            p = confidence_of(conf, field, value)
+        if field in verified:
+            rows.append(
+                {
+                    "label": lab.title,
+                    "value": shown,
+                    "probability": None,
+                    "status": verified_text(fixes.get(field)),
+                    "evidence": None,
+                }
+            )
+            continue
+        p = shown_confidence(detail, field)
         ev = evidence.get(field)
         if isinstance(ev, list | tuple):
             ev = "; ".join(str(e) for e in ev)
-        if field in verified:
-            status = "✔ human-verified"
-        elif p is not None and p < 0.5:
-            status = "⚑ low confidence"
+        if under_review(detail, field, p):
+            status = "⚑ under review (low confidence)"
         elif p is None:
             status = "model (no probability recorded)"
         else:
@@ -201,55 +316,100 @@ def label_rows(detail: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "label": lab.title,
                 "value": shown,
-                "probability": None if field in verified else p,
+                "probability": p,
                 "status": status,
-                "evidence": ev,
+                "evidence": ev or None,
             }
         )
     return rows
 
 
+LABEL_TABLE_COLUMNS = {
+    "label": "Label",
+    "value": "Value",
+    "probability": "Confidence of this value",
+    "status": "Status",
+    "evidence": "Evidence (sentence or terms)",
+}
+
+
+def label_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """:func:`label_rows` as the study's label table shows them: text only, no empty 'None'."""
+    return pd.DataFrame(
+        [
+            {
+                LABEL_TABLE_COLUMNS[k]: (
+                    ("" if v is None else pct(v)) if k == "probability" else (v or "")
+                )
+                for k, v in r.items()
+            }
+            for r in rows
+        ],
+        columns=list(LABEL_TABLE_COLUMNS.values()),
+    )
+
+
 OUTCOME_ORDER = labels.VOCAB["outcome"]
 
 
+def cell_text(studies: int, participants: int, with_n: int) -> str:
+    """One summary cell: '3 studies · 125 participants; N not stated (1 study)'; '—' for none."""
+    if not studies:
+        return "—"
+    return f"{plural(studies, 'study')} · {participants_text(participants, studies, with_n)}"
+
+
 def outcome_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Condition × outcome direction: 'studies (participants)' per cell, plus totals."""
+    """Condition × outcome direction, one cell text per pair (see :func:`cell_text`).
+
+    ``rows`` are ``query.outcome_summary`` rows; without a ``with_n`` count a row's
+    participants are taken as stated only when they are positive.
+    """
+    columns = ["Condition", *[pretty(o) for o in OUTCOME_ORDER]]
     if not rows:
-        return pd.DataFrame(columns=["condition", *[pretty(o) for o in OUTCOME_ORDER]])
-    frame = pd.DataFrame(rows)
+        return pd.DataFrame(columns=columns)
+    cond_lab = labels.BY_NAME["conditions"]
+    cells: dict[tuple[str, str], list[int]] = {}
+    for r in rows:
+        c = cells.setdefault((r["condition"], r["outcome"]), [0, 0, 0])
+        n = int(r.get("studies") or 0)
+        c[0] += n
+        c[1] += int(r.get("participants") or 0)
+        with_n = r.get("with_n")
+        c[2] += int(with_n) if with_n is not None else (n if r.get("participants") else 0)
     out = []
-    for cond, grp in frame.groupby("condition", sort=True):
-        rec: dict[str, Any] = {"condition": pretty(cond)}
+    for cond in sorted({k[0] for k in cells}, key=lambda c: cond_lab.values.get(c, c)):
+        rec: dict[str, Any] = {"Condition": cond_lab.values.get(cond, pretty(cond))}
         for o in OUTCOME_ORDER:
-            sub = grp[grp["outcome"] == o]
-            s = int(sub["studies"].sum()) if len(sub) else 0
-            p = int(sub["participants"].fillna(0).sum()) if len(sub) else 0
-            rec[pretty(o)] = f"{s} ({p:,} participants)" if s else "0"
+            rec[pretty(o)] = cell_text(*cells.get((cond, o), [0, 0, 0]))
         out.append(rec)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=columns)
 
 
 def answer_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """How the RCTs and systematic reviews among ``rows`` came out, and who is behind them.
 
-    ``rows`` are list_studies() dicts; returns counts and participants per
-    design × outcome, plus the newest and largest studies.
+    ``rows`` are list_studies() dicts. Retracted studies are never counted as evidence:
+    they are left out of every number and listed apart (``retracted``). Returns cell
+    texts per design × outcome (with 'N not stated' where sizes are missing), totals,
+    and the newest and largest studies.
     """
-    cells: dict[tuple[str, str], dict[str, int]] = {}
-    for r in rows:
+    live = [r for r in rows if not r.get("retracted")]
+    retracted = [r for r in rows if r.get("retracted")]
+    cells: dict[tuple[str, str], list[int]] = {}
+    for r in live:
         key = (r.get("design") or "unknown", r.get("outcome") or "not_reported")
-        c = cells.setdefault(key, {"studies": 0, "participants": 0})
-        c["studies"] += 1
-        c["participants"] += int(r.get("sample_size") or 0)
+        c = cells.setdefault(key, [0, 0, 0])
+        c[0] += 1
+        if r.get("sample_size"):
+            c[1] += int(r["sample_size"])
+            c[2] += 1
     table = []
     for design in ("rct", "systematic_review"):
-        rec: dict[str, Any] = {"design": pretty(design)}
+        rec: dict[str, Any] = {"Design": pretty(design)}
         for o in ("beneficial", "no_benefit", "mixed"):
-            c = cells.get((design, o), {"studies": 0, "participants": 0})
-            rec[pretty(o)] = c["studies"]
-            rec[f"{pretty(o)} participants"] = c["participants"]
+            rec[pretty(o)] = cell_text(*cells.get((design, o), [0, 0, 0]))
         table.append(rec)
-    live = [r for r in rows if not r.get("retracted")]
     newest = sorted(
         live, key=lambda r: (r.get("entrez_date") or "", r.get("year") or 0), reverse=True
     )[:3]
@@ -257,7 +417,7 @@ def answer_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         (r for r in live if r.get("sample_size")), key=lambda r: r["sample_size"], reverse=True
     )[:3]
     total = {
-        o: sum(c["studies"] for (d, oo), c in cells.items() if oo == o)
+        o: sum(c[0] for (d, oo), c in cells.items() if oo == o)
         for o in ("beneficial", "no_benefit", "mixed", "not_reported")
     }
     return {
@@ -265,8 +425,17 @@ def answer_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "newest": newest,
         "largest": largest,
         "totals": total,
-        "studies": len(rows),
+        "studies": len(live),
+        "retracted": retracted,
+        "cells": cells,
     }
+
+
+def retracted_note(k: int) -> str | None:
+    """'1 retracted study not counted' (None when there is none)."""
+    if not k:
+        return None
+    return f"{RETRACTED_MARK}: {plural(k, 'retracted study', 'retracted studies')} not counted"
 
 
 def prisma_dot(flow: dict[str, Any]) -> str:
@@ -323,8 +492,15 @@ METRIC_NAMES = {
     "micro_f1": "micro-F1",
     "exact": "exact match",
     "accuracy": "accuracy",
+    "ece": "calibration error (ECE)",
+    "brier": "Brier score",
 }
-SPLIT_NAMES = {"cv": "cross-validated", "sealed": "sealed test set"}
+SPLIT_NAMES = {
+    "sealed": "sealed test set (never read while building)",
+    "dev_cv": "cross-validated, development part",
+    "cv": "cross-validated",
+}
+SPLIT_ORDER = {"sealed": 0, "dev_cv": 1, "cv": 2}
 METRIC_COLUMNS = ("label", "metric", "value", "interval", "n", "split")
 
 
@@ -347,7 +523,14 @@ def metric_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
         and r.get("metric")
         and isinstance(r.get("value"), int | float)
     ]
-    rows.sort(key=lambda r: (order.get(r["label"], len(order)), r.get("split") != "cv"))
+    rows.sort(
+        key=lambda r: (
+            SPLIT_ORDER.get(r.get("split"), len(SPLIT_ORDER)),
+            str(r.get("split")),
+            order.get(r["label"], len(order)),
+            str(r["metric"]),
+        )
+    )
     out = []
     for r in rows:
         lab = labels.BY_NAME.get(r["label"])
@@ -366,19 +549,94 @@ def metric_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def review_text(review: dict[str, Any] | None) -> str | None:
-    """What the ⚑ check flag means in numbers, from the card's ``review`` block."""
-    if not review or review.get("threshold") is None:
+    """What the ⚑ flag means in numbers, from the card's ``review`` block."""
+    if not review:
+        return None
+    threshold = review.get("threshold")
+    per_label = review.get("thresholds") or review.get("review_thresholds")
+    if isinstance(per_label, dict) and per_label:
+        nums = [float(v) for v in per_label.values() if _number(v) is not None]
+        lo, hi = min(nums), max(nums)
+        rule = f"below its label's review threshold ({_num(lo)}–{_num(hi)})"
+    elif _number(threshold) is not None:
+        rule = f"below {_num(threshold)}"
+    else:
         return None
     parts = [
-        f"A record is flagged **{REVIEW_MARK}** when one of its labels has a probability "
-        f"below {_num(review['threshold'])}."
+        f"A label is flagged **{REVIEW_MARK}** (under review) when the probability that its "
+        f"shown value is right is {rule}."
     ]
     if review.get("flagged_share") is not None:
         parts.append(f"That flags {pct(review['flagged_share'])} of the evaluated records.")
     flagged, unflagged = review.get("accuracy_flagged"), review.get("accuracy_unflagged")
     if flagged is not None and unflagged is not None:
         parts.append(
-            f"Labels of flagged records were right {pct(flagged)} of the time, "
-            f"those of unflagged records {pct(unflagged)}: check flagged records first."
+            f"Flagged records were fully right {pct(flagged)} of the time, "
+            f"unflagged records {pct(unflagged)}: check flagged records first."
         )
     return " ".join(parts)
+
+
+def review_rows(review: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Flagged vs unflagged, as a two-row table: share of records and how often right."""
+    if not review:
+        return []
+    share = _number(review.get("flagged_share"))
+    rows = []
+    for name, key, part in (
+        ("flagged ⚑", "accuracy_flagged", share),
+        ("not flagged", "accuracy_unflagged", None if share is None else 1 - share),
+    ):
+        acc = _number(review.get(key))
+        if acc is None:
+            continue
+        rows.append({"records": name, "share of records": pct(part), "fully right": pct(acc)})
+    return rows
+
+
+def label_review_rows(review: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Per label rather than per record: how often flagged and unflagged labels are right."""
+    if not review:
+        return []
+    share = _number(review.get("label_flagged_share"))
+    rows = []
+    for name, key, part in (
+        ("labels flagged ⚑", "label_precision_flagged", share),
+        ("labels not flagged", "label_precision_unflagged", None if share is None else 1 - share),
+    ):
+        right = _number(review.get(key))
+        if right is not None:
+            rows.append({"labels": name, "share of labels": pct(part), "right": pct(right)})
+    return rows
+
+
+def _pct_or_dash(p: Any) -> str:
+    return "—" if _number(p) is None else pct(p)
+
+
+def calibration_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's per-label calibration (sealed first): error, threshold, flagged, right."""
+    order = {name: i for i, name in enumerate(labels.LABEL_NAMES)}
+    rows = [r for r in card.get("calibration") or [] if isinstance(r, dict) and r.get("label")]
+    rows.sort(key=lambda r: (SPLIT_ORDER.get(r.get("split"), 9), order.get(r["label"], 99)))
+    out = []
+    for r in rows:
+        lab = labels.BY_NAME.get(r["label"])
+        lo, hi = r.get("ece_ci_low"), r.get("ece_ci_high")
+        ece = _number(r.get("ece"))
+        out.append(
+            {
+                "Label": lab.title if lab else str(r["label"]),
+                "Scored on": SPLIT_NAMES.get(r.get("split"), str(r.get("split") or "—")),
+                "Calibration error (ECE)": "—"
+                if ece is None
+                else f"{ece:.3f}"
+                + ("" if lo is None or hi is None else f" ({float(lo):.3f}–{float(hi):.3f})"),
+                "Review below": _num(r.get("threshold")),
+                "Flagged": _pct_or_dash(r.get("flagged_share")),
+                "Right when flagged": _pct_or_dash(r.get("precision_flagged")),
+                "Right when not flagged": _pct_or_dash(r.get("precision_unflagged")),
+                "n": r.get("n"),
+            }
+        )
+    return out

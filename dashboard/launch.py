@@ -7,6 +7,8 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from pipeline.errors import KeaError
@@ -71,6 +73,48 @@ def check_port(host: str, port: int) -> None:
             raise KeaError(f"cannot serve on {host}:{port}: {reason}") from None
 
 
+def _local(host: str) -> str:
+    return "127.0.0.1" if host in ("localhost", "0.0.0.0", "::", "") else host
+
+
+def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> bool:
+    """True once Streamlit answers its health check; False if it exits or never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def warm_up(base: str, timeout: float = 120) -> float:
+    """Run the first page once through Streamlit's own websocket, as a browser does.
+
+    The first visitor then finds the page's imports (pandas, altair) loaded and the
+    Overview's queries cached instead of paying ~1-2 s for them. Returns the seconds
+    it took; raises OSError (or a websockets error) when the server does not answer.
+    """
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect as ws_connect
+
+    started = time.perf_counter()
+    url = base.replace("http", "ws", 1) + "/_stcore/stream"
+    with ws_connect(url, open_timeout=10, max_size=None) as ws:
+        msg = BackMsg()
+        msg.rerun_script.query_string = ""
+        msg.rerun_script.page_script_hash = ""
+        ws.send(msg.SerializeToString())
+        while time.perf_counter() - started < timeout:
+            fwd = ForwardMsg()
+            fwd.ParseFromString(ws.recv(timeout=timeout))
+            if fwd.WhichOneof("type") == "script_finished":
+                break
+    return time.perf_counter() - started
+
+
 def launch(db: str | None, port: int = 8501, host: str = "localhost") -> int:
     """Run the dashboard until it is stopped; returns Streamlit's exit code."""
     path = resolve_db(db)
@@ -78,7 +122,20 @@ def launch(db: str | None, port: int = 8501, host: str = "localhost") -> int:
     shown = "localhost" if host in ("localhost", "127.0.0.1", "0.0.0.0", "::") else host
     print(f"Dashboard: http://{shown}:{port}", flush=True)
     env = {**os.environ, "KEA_DB": str(path)}
+    proc = subprocess.Popen(streamlit_command(path, port, host), env=env)
     try:
-        return subprocess.call(streamlit_command(path, port, host), env=env)
+        base = f"http://{_local(host)}:{port}"
+        if wait_healthy(base, proc):
+            try:
+                took = warm_up(base)
+                print(f"Dashboard ready (first page prepared in {took:.1f} s)", flush=True)
+            except Exception as err:  # a warm-up is an optimisation, never a failure
+                print(f"Dashboard ready (warm-up skipped: {err})", flush=True)
+        return proc.wait()
     except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         return 0

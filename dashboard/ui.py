@@ -52,8 +52,35 @@ def store_banners() -> bool:
     return True
 
 
-def no_rows(what: str = "studies") -> None:
-    st.info(f"No {what} match the current filter. Widen it in the sidebar (or run `kea crawl`).")
+STUDIES_PAGE = "views/studies.py"
+
+
+def no_rows(what: str = "studies", *, sidebar: bool = True) -> None:
+    """An empty state; only pages with sidebar filters point at the sidebar."""
+    hint = (
+        "Widen it in the sidebar (or run `kea crawl`)." if sidebar else "Run `kea crawl` for more."
+    )
+    st.info(f"No {what} match the current filter. {hint}")
+
+
+def retracted_note(k: int, listing: Any) -> None:
+    """'⚠ RETRACTED: 1 retracted study not counted', linked to the list of them.
+
+    ``listing`` is the StudyFilter that lists them (``data.retracted_filter``). Shown
+    beside every count retracted studies are left out of, so they are impossible to miss.
+    """
+    from dashboard import url
+
+    text = fmt.retracted_note(k)
+    if not text:
+        return
+    st.error(f"{text} in these figures.", icon=":material/block:")
+    st.page_link(
+        STUDIES_PAGE,
+        label=f"List the {fmt.plural(k, 'retracted study', 'retracted studies')}",
+        query_params=url.to_query_params(listing),
+        icon=":material/block:",
+    )
 
 
 def retracted_banner() -> None:

@@ -1,6 +1,8 @@
 """End to end in a real browser: `kea dashboard` + Debian's chromium driven by Playwright.
 
-Load, filter to PTSD RCTs, open a study, download the RIS export and parse it.
+Load, screenshot every page (``test-output/`` or ``$KEA_ARTIFACTS``), filter to PTSD RCTs,
+open a study from its title (a dialog that fits the screen), download the RIS export and
+parse it.
 Needs /usr/bin/chromium (`make test` installs it); never downloads a browser.
 """
 
@@ -27,7 +29,7 @@ from pipeline.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "test-output"
+OUT = Path(os.environ.get("KEA_ARTIFACTS") or ROOT / "test-output")  # screenshots
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -38,6 +40,8 @@ ARGS = [
     "--disable-quic",
 ]
 HOSTILE = "Fictional <script>window.keaPwned=1</script> ptsd trial"
+
+IDLE = "[data-testid=stApp][data-test-script-state=notRunning]"
 
 pytestmark = pytest.mark.browser
 
@@ -126,6 +130,12 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             expect(page.get_by_text("Evidence map: condition × design")).to_be_visible(
                 timeout=30_000
             )
+            for name in ("Questions", "About", "Export", "Overview"):  # every page, on file
+                page.get_by_role("link", name=name).first.click()
+                expect(page.locator(IDLE)).to_be_attached(timeout=30_000)
+                page.wait_for_timeout(500)
+                expect(page.locator(IDLE)).to_be_attached(timeout=30_000)
+                page.screenshot(path=str(OUT / f"dashboard-{name.lower()}.png"), full_page=True)
             page.get_by_role("link", name="Studies").first.click()
             expect(page.get_by_text("Studies", exact=True).first).to_be_visible()
 
@@ -135,21 +145,40 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             expect(page.get_by_text(f"{want:,} studies match")).to_be_visible(timeout=20_000)
             assert "c=ptsd" in page.url and "d=rct" in page.url
 
-            # a click on the first row (its selection cell) opens that study
+            page.wait_for_timeout(800)
+            expect(page.locator(IDLE)).to_be_attached(timeout=30_000)
+            page.screenshot(path=str(OUT / "dashboard-studies.png"), full_page=True)
+            # at 1400 px the N and Outcome headers are in view without scrolling sideways
             grid = page.locator("[data-testid='stDataFrame']").first
             frame = grid.bounding_box()
             assert frame is not None
-            page.mouse.click(frame["x"] + 12, frame["y"] + 35 + 17)
-            expect(page.get_by_text("Vancouver", exact=True)).to_be_visible(timeout=20_000)
+            # a click on the first row's title opens that study in a dialog
+            page.mouse.move(frame["x"] + 35 + 100, frame["y"] + 35 + 10)  # a user's pointer
+            page.wait_for_timeout(300)  # arrives before the click (the grid tracks hover)
+            page.mouse.click(frame["x"] + 35 + 120, frame["y"] + 35 + 17)
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_be_visible(timeout=20_000)
+            expect(dialog.get_by_text("Labels", exact=True)).to_be_visible()
             assert "pmid=" in page.url
             page.screenshot(path=str(OUT / "dashboard-study.png"), full_page=True)
+            box = dialog.bounding_box()
+            assert box is not None and box["height"] <= 1100, "the dialog fits the screen"
+            dialog.get_by_role("tab", name="Cite").click()
+            expect(dialog.get_by_text("Vancouver", exact=True)).to_be_visible(timeout=20_000)
+            page.keyboard.press("Escape")
+            expect(dialog).to_be_hidden(timeout=10_000)
 
             page.get_by_role("link", name="Export").first.click()
             expect(page.get_by_text(f"{want:,} studies")).to_be_visible(timeout=20_000)
             with page.expect_download(timeout=30_000) as dl:
                 page.get_by_role("button", name="RIS").click()
-            path = Path(dl.value.path())
-            entries = rispy.loads(path.read_text(encoding="utf-8"))
+            import zipfile
+
+            assert dl.value.suggested_filename.endswith(".ris.zip")
+            with zipfile.ZipFile(dl.value.path()) as zf:  # the file and its provenance
+                name = next(n for n in zf.namelist() if n.endswith(".ris"))
+                assert name + ".about.json" in zf.namelist()
+                entries = rispy.loads(zf.read(name).decode("utf-8"))
             assert len(entries) == want
             assert all(e.get("title") for e in entries)
             page.screenshot(path=str(OUT / "dashboard-export.png"), full_page=True)
@@ -162,3 +191,15 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             assert page.evaluate("() => window.keaPwned") is None
         finally:
             browser.close()
+
+
+def test_dashboard_warms_its_first_page_before_saying_ready(
+    dashboard: tuple[str, Path], tmp_path: Path
+) -> None:
+    """`kea dashboard` runs the Overview once (imports, cached queries) and then says so."""
+    log = tmp_path / "dashboard.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "Dashboard ready" not in log.read_text():
+        time.sleep(0.3)
+    text = log.read_text()
+    assert "Dashboard ready (first page prepared in" in text, text[-2000:]

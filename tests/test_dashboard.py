@@ -11,6 +11,7 @@ import io
 import json
 import re
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,7 @@ def expected_pmids(**want: Any) -> set[str]:
         out.add(r.article.pmid)
     # make_store turns the first 3 labelled records' design into a human-verified "rct"
     fixed = [r for r in make_records(N, SEED) if r.labels is not None][:3]
+    live = want.pop("live", False)  # the Overview's counts leave retracted studies out
     for r in fixed:
         lab = r.labels
         ok = (
@@ -97,6 +99,9 @@ def expected_pmids(**want: Any) -> set[str]:
         if "design" in want:
             ok = ok and want["design"] == "rct"
         (out.add if ok else out.discard)(r.article.pmid)
+    if live:
+        retracted = {r.article.pmid for r in make_records(N, SEED) if r.article.retracted}
+        out -= retracted
     return out
 
 
@@ -110,23 +115,21 @@ def table_pmids(at: AppTest) -> set[str]:
 def test_every_page_renders(monkeypatch: pytest.MonkeyPatch, store_path: Path, page: str) -> None:
     at = open_app(monkeypatch, store_path, page)
     assert at.title, f"{page} has no title"
-    assert not at.error
+    assert all("not counted" in e.value for e in at.error), "only retracted notes are errors"
     assert not at.warning, "no demo banner on a non-demo store"
 
 
 def test_overview_headline_matches_store(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
     at = open_app(monkeypatch, store_path)
     metrics = {m.label: m.value for m in at.metric}
-    retracted = {r.article.pmid for r in make_records(N, SEED) if r.article.retracted}
-    assert retracted & expected_pmids(), "the factory store has a retracted in-scope study"
-    # retracted studies are never counted (issue 8)
-    assert metrics["Studies in scope"] == f"{len(expected_pmids() - retracted):,}"
-    assert metrics["RCTs"] == f"{len(expected_pmids(design='rct') - retracted):,}"
+    assert metrics["Studies in scope"] == f"{len(expected_pmids(live=True)):,}"
+    assert metrics["RCTs"] == f"{len(expected_pmids(design='rct', live=True)):,}"
+    assert len(expected_pmids(live=True)) < len(expected_pmids()), "the store has retracted ones"
     at.selectbox(key="ov_cond").set_value("ptsd")
     at.selectbox(key="ov_design").set_value("rct").run()
     link = [p for p in at.get("page_link") if "PTSD" in p.proto.label][0]
     assert link.proto.label.startswith(
-        f"Open {len(expected_pmids(condition='ptsd', design='rct'))} "
+        f"Open {len(expected_pmids(condition='ptsd', design='rct', live=True))} "
     )
     assert "c=ptsd" in link.proto.query_string and "d=rct" in link.proto.query_string
 
@@ -160,15 +163,15 @@ def test_detail_shows_labels_confidence_and_citations(
     pmid = sorted(expected_pmids())[5]
     d = study_detail(conn, pmid)
     at = open_app(monkeypatch, store_path, "views/studies.py", {"pmid": pmid})
-    labels = at.dataframe[1].value
-    design_row = labels[labels["label"] == "Design"].iloc[0]
-    assert design_row["value"] == fmt.pretty(d["design"])
+    labels = at.table[0].value
+    design_row = labels[labels["Label"] == "Design"].iloc[0]
+    assert design_row["Value"] == fmt.pretty(d["design"])
     if "design" not in d["verified"]:
-        assert design_row["probability"] == pytest.approx(d["confidence"]["design"])
+        assert design_row["Confidence of this value"] == fmt.pct(d["confidence"]["design"])
     codes = [c.value for c in at.code]
     for style in ("ama", "apa", "vancouver"):
         assert format_citation(d, style) in codes
-    assert d["evidence"]["design"] in set(labels["evidence"].dropna())
+    assert d["evidence"]["design"] in set(labels["Evidence (sentence or terms)"])
 
 
 def test_retracted_and_needs_review_are_marked(
@@ -195,15 +198,17 @@ def test_correction_form_writes_a_human_correction(
         p for p in sorted(expected_pmids()) if study_detail(conn, p)["design"] != "observational"
     )
     at = open_app(monkeypatch, store_copy, "views/studies.py", {"pmid": pmid})
+    assert not at.get("selectbox") or f"fix_{pmid}_design" not in [w.key for w in at.selectbox]
+    at.toggle(key=f"fix_open_{pmid}").set_value(True).run()
     at.selectbox(key=f"fix_{pmid}_design").set_value("observational")
     at.button(key=f"FormSubmitter:fix_{pmid}-Save correction").click().run()
     assert not at.exception
     with Store(store_copy) as store:
         assert store.corrections_for(pmid) == {"design": "observational"}
         assert "design" in store.get_labels(pmid)["verified"]
-    labels = at.dataframe[1].value
-    row = labels[labels["label"] == "Design"].iloc[0]
-    assert row["value"] == "Observational" and row["status"].startswith("✔")
+    labels = at.table[0].value
+    row = labels[labels["Label"] == "Design"].iloc[0]
+    assert row["Value"] == "Observational" and row["Status"].startswith("✔")
     assert any("human-verified" in s.value for s in at.success)
 
 
@@ -226,8 +231,20 @@ def test_exports_produce_parseable_files(monkeypatch: pytest.MonkeyPatch, store_
     monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
     at = open_app(monkeypatch, store_path, "views/export.py", {"c": "ptsd", "d": "rct"})
     assert len(at.get("download_button")) == 6
+    assert len(captured) == 6, "six different file names"
     want = expected_pmids(condition="ptsd", design="rct")
-    files = {name: fn() for name, fn in captured.items()}
+    import zipfile
+
+    files: dict[str, bytes] = {}
+    for name, fn in captured.items():
+        assert name and re.fullmatch(r"kea-ptsd-rct-\d{4}-\d{2}-\d{2}\.(\w+\.zip|xlsx)", name), name
+        if name.endswith(".xlsx"):
+            files["kea-studies.xlsx"] = fn()
+            continue
+        with zipfile.ZipFile(io.BytesIO(fn())) as zf:
+            inner = [n for n in zf.namelist() if not n.endswith(".about.json")]
+            assert len(inner) == 1 and inner[0] + ".about.json" in zf.namelist()
+            files["kea-studies." + inner[0].rsplit(".", 1)[1]] = zf.read(inner[0])
 
     rows = list(csv.DictReader(io.StringIO(files["kea-studies.csv"].decode("utf-8"))))
     assert {r["pmid"] for r in rows} == want
@@ -332,20 +349,155 @@ def test_answer_summary_counts_and_participants() -> None:
         {"pmid": "1", "design": "rct", "outcome": "beneficial", "sample_size": 40},
         {"pmid": "2", "design": "rct", "outcome": "beneficial", "sample_size": None},
         {"pmid": "3", "design": "rct", "outcome": "no_benefit", "sample_size": 100},
+        {"pmid": "5", "design": "rct", "outcome": "mixed", "sample_size": None},
         {
             "pmid": "4",
             "design": "systematic_review",
-            "outcome": "mixed",
+            "outcome": "beneficial",
             "sample_size": 900,
             "retracted": True,
         },
     ]
     s = fmt.answer_summary(rows)
-    rct = s["table"][0]
-    assert (rct["Beneficial"], rct["Beneficial participants"]) == (2, 40)
-    assert (rct["No benefit"], rct["No benefit participants"]) == (1, 100)
+    rct, review = s["table"]
+    assert rct["Beneficial"] == "2 studies · 40 participants; N not stated (1 study)"
+    assert rct["No benefit"] == "1 study · 100 participants"
+    assert rct["Mixed"] == "1 study · N not stated (1 study)"
+    assert review["Beneficial"] == "—", "a retracted review is not counted as evidence"
     assert s["totals"] == {"beneficial": 2, "no_benefit": 1, "mixed": 1, "not_reported": 0}
+    assert [r["pmid"] for r in s["retracted"]] == ["4"] and s["studies"] == 4
     assert [r["pmid"] for r in s["largest"]] == ["3", "1"], "retracted studies are not showcased"
+
+
+def test_outcome_table_says_n_not_stated_never_zero_participants() -> None:
+    rows = [
+        {"condition": "ocd", "outcome": "beneficial", "studies": 2, "participants": 0, "with_n": 0},
+        {
+            "condition": "ocd",
+            "outcome": "no_benefit",
+            "studies": 1,
+            "participants": 30,
+            "with_n": 1,
+        },
+    ]
+    t = fmt.outcome_table(rows)
+    row = t.iloc[0].to_dict()
+    assert row["Condition"] == "OCD"
+    assert row["Beneficial"] == "2 studies · N not stated (2 studies)"
+    assert row["No benefit"] == "1 study · 30 participants"
+    assert not any(c.startswith("0 participants") or " 0 participants" in c for c in t.iloc[0])
+
+
+def test_plural_and_author_line() -> None:
+    assert fmt.plural(1, "study") == "1 study" and fmt.plural(2, "study") == "2 studies"
+    assert fmt.plural(1_200, "participant") == "1,200 participants"
+    names = [f"Author{i} AB" for i in range(40)]
+    line = fmt.author_line(names, budget=60)
+    assert line.endswith(" et al.")
+    assert all(part in names for part in line.removesuffix(" et al.").split(", "))
+    assert fmt.author_line(["Solo X"]) == "Solo X"
+
+
+def test_confidence_is_of_the_shown_value() -> None:
+    """Not the minimum over every class: a record confidently *not* about anxiety is fine."""
+    old = {  # a row written before set labels carried their own confidence
+        "pmid": "1",
+        "design": "rct",
+        "outcome": "beneficial",
+        "conditions": ["depression"],
+        "confidence": {
+            "design": 0.81,
+            "outcome": 0.77,
+            "conditions:depression": 0.93,
+            "conditions:anxiety": 0.02,
+            "subgroups:ocd": 0.01,
+        },
+        "verified": [],
+        "min_confidence": 0.01,
+    }
+    frame = fmt.studies_frame([old])
+    assert frame["confidence"].iloc[0] == pytest.approx(0.77)
+    assert frame["conditions"].iloc[0] == "Depression 93%"
+    new = {**old, "confidence": {**old["confidence"], "conditions": 0.6}}
+    assert fmt.studies_frame([new])["confidence"].iloc[0] == pytest.approx(0.6)
+    rows = {r["label"]: r for r in fmt.label_rows({**new, "review": ["conditions"]})}
+    assert rows["Conditions"]["probability"] == pytest.approx(0.6)
+    assert rows["Conditions"]["status"].startswith("⚑")
+    assert rows["Design"]["probability"] == pytest.approx(0.81)
+    assert rows["Design"]["status"] == "model"
+    verified = fmt.studies_frame([{**new, "verified": ["outcome"]}])
+    assert verified["confidence"].iloc[0] == pytest.approx(0.6)
+    assert verified["outcome"].iloc[0] == "Beneficial ✔"
+
+
+def test_human_verified_label_shows_who_and_when_not_the_model(
+    monkeypatch: pytest.MonkeyPatch, store_copy: Path
+) -> None:
+    from pipeline.corrections import record_corrections
+
+    conn = connect(store_copy)
+    pmid = next(p for p in sorted(expected_pmids()) if not study_detail(conn, p)["verified"])
+    before = study_detail(conn, pmid)
+    assert before["evidence"]["design"] and before["confidence"]["design"]
+    record_corrections(
+        store_copy, pmid, {"design": "observational"}, source="cli", author="Dr Ana Reviewer"
+    )
+    at = open_app(monkeypatch, store_copy, "views/studies.py", {"pmid": pmid})
+    labels = at.table[0].value
+    row = labels[labels["Label"] == "Design"].iloc[0]
+    today = datetime.now(UTC).date().isoformat()
+    assert row["Status"] == f"✔ human-verified by Dr Ana Reviewer on {today}"
+    assert not row["Confidence of this value"], "no model probability beside a correction"
+    assert not row["Evidence (sentence or terms)"], "no model evidence beside a correction"
+    other = labels[labels["Label"] == "Relevance"].iloc[0]
+    assert other["Confidence of this value"] == fmt.pct(before["confidence"]["relevance"])
+
+
+def test_overview_and_questions_say_retracted_not_counted(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    conn = connect(store_path)
+    from pipeline.query import count_studies
+
+    k = count_studies(conn, StudyFilter(retracted=True))
+    assert k >= 1
+    at = open_app(monkeypatch, store_path)
+    want = fmt.plural(k, "retracted study", "retracted studies") + " not counted"
+    assert any(want in e.value for e in at.error), [e.value for e in at.error]
+    links = [p for p in at.get("page_link") if "retracted" in p.proto.label]
+    assert links and "ret=1" in links[0].proto.query_string
+    strong = count_studies(conn, StudyFilter(retracted=True, designs=("rct", "systematic_review")))
+    notes = [e.value for e in at.error]
+    if strong:
+        assert any(fmt.plural(strong, "retracted study", "retracted studies") in n for n in notes)
+    at.switch_page("views/questions.py").run()
+    assert not at.exception
+    assert all("retracted" in e.value and "not counted" in e.value for e in at.error)
+
+
+def test_studies_table_columns_and_selected_export(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    at = open_app(monkeypatch, store_path, "views/studies.py")
+    frame = at.dataframe[0].value
+    assert {"comparator", "psychotherapy"} <= set(frame.columns)
+    assert not (frame.astype(str) == "None").any().any(), "missing values are empty, not 'None'"
+    order = list(fmt.STUDY_COLUMNS)
+    assert order.index("n") < 5 and order.index("outcome") < 5, "N and Outcome come first"
+    rows = list(frame["pmid_url"])
+    picked = [u.rstrip("/").rsplit("/", 1)[-1] for u in rows[:3]]
+    from dashboard import data
+
+    csv_rows = list(
+        csv.DictReader(
+            io.StringIO(
+                data.export_selected(str(store_path), "csv", StudyFilter(), picked).decode()
+            )
+        )
+    )
+    assert sorted(r["pmid"] for r in csv_rows) == sorted(picked)
+    ris = rispy.loads(data.export_selected(str(store_path), "ris", StudyFilter(), picked).decode())
+    assert len(ris) == 3
 
 
 def test_questions_file_builds_filters() -> None:
@@ -429,14 +581,52 @@ def test_about_shows_model_card_metrics(monkeypatch: pytest.MonkeyPatch, store_p
     monkeypatch.setattr(query, "model_card", lambda: CARD)
     at.run()
     assert not at.exception
-    frame = at.dataframe[-1].value
+    frames = [d.value for d in at.dataframe]
+    frame = next(f for f in frames if "metric" in f.columns)
     assert list(frame.columns) == ["label", "metric", "value", "interval", "n", "split"]
-    assert frame.values.tolist() == [
+    sealed = "sealed test set (never read while building)"
+    assert frame.values.tolist() == [  # sealed rows first, then by registry order
+        ["Design", "macro-F1", "0.71", "—", 80, sealed],
         ["Conditions", "exact match", "0.80", "0.75–0.84", 400, "cross-validated"],
         ["Design", "macro-F1", "0.71", "0.66–0.76", 400, "cross-validated"],
-        ["Design", "macro-F1", "0.71", "—", 80, "sealed test set"],
         ["Outcome", "macro-F1", "0.62", "0.55–0.69", 400, "cross-validated"],
     ]
     text = " ".join(m.value for m in at.markdown)
     assert "below 0.50" in text and "23%" in text and "61%" in text and "93%" in text
+    assert "What ⚑ means" in text
+    review = next(f for f in frames if "fully right" in f.columns)
+    assert review.values.tolist() == [["flagged ⚑", "23%", "61%"], ["not flagged", "77%", "93%"]]
     assert any("m-1" in c.value for c in at.caption)
+
+
+def test_about_label_review_and_calibration_rows() -> None:
+    review = {
+        "label_flagged_share": 0.3,
+        "label_precision_flagged": 0.72,
+        "label_precision_unflagged": 0.96,
+    }
+    assert fmt.label_review_rows(review) == [
+        {"labels": "labels flagged ⚑", "share of labels": "30%", "right": "72%"},
+        {"labels": "labels not flagged", "share of labels": "70%", "right": "96%"},
+    ]
+    card = {
+        "calibration": [
+            {"label": "design", "split": "dev_cv", "ece": 0.031, "threshold": 0.72, "n": 318},
+            {
+                "label": "outcome",
+                "split": "sealed",
+                "ece": 0.05,
+                "ece_ci_low": 0.02,
+                "ece_ci_high": 0.08,
+                "threshold": 0.88,
+                "flagged_share": 0.4,
+                "precision_flagged": 0.6,
+                "precision_unflagged": 0.9,
+                "n": 156,
+            },
+        ]
+    }
+    rows = fmt.calibration_rows(card)
+    assert [r["Label"] for r in rows] == ["Outcome", "Design"], "sealed rows first"
+    assert rows[0]["Calibration error (ECE)"] == "0.050 (0.020–0.080)"
+    assert rows[0]["Right when flagged"] == "60%" and rows[1]["Flagged"] == "—"

@@ -194,6 +194,7 @@ def studies_page(db: Path, records: list[Record]) -> tuple[AppTest, str]:
         at.switch_page("views/studies.py")
         at.query_params.update({"pmid": pmid})
         at.run()
+        at.toggle(key=f"fix_open_{pmid}").set_value(True).run()  # the correction form
     finally:
         mp.undo()
     assert not at.exception, [e.value for e in at.exception]
@@ -220,8 +221,8 @@ def test_label_reaches_the_dashboard(lab: Label, studies_page: tuple[AppTest, st
     elif lab.has_vocabulary:
         shown = at.selectbox(key=f"fix_{pmid}_{lab.name}").options
         assert set(lab.values.values()) <= set(shown)
-    table = at.dataframe[1].value
-    assert lab.title in set(table["label"]), "no row in the study's label table"
+    table = at.table[0].value
+    assert lab.title in set(table["Label"]), "no row in the study's label table"
 
 
 # -- `kea label --by` ---------------------------------------------------------------------

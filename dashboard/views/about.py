@@ -27,24 +27,27 @@ st.caption(
 
 st.subheader("Crawl history")
 if runs:
-    cols = [
-        "id",
-        "mode",
-        "status",
-        "started",
-        "finished",
-        "total",
-        "fetched",
-        "new",
-        "updated",
-        "deleted",
-        "missing",
-        "requests",
-        "error",
-    ]
-    st.dataframe(
-        pd.DataFrame(runs)[[c for c in cols if c in runs[0]]], hide_index=True, width="stretch"
-    )
+    cols = {  # column -> header people read
+        "id": "Run",
+        "mode": "Mode",
+        "status": "Status",
+        "started": "Started (UTC)",
+        "finished": "Finished (UTC)",
+        "total": "Listed",
+        "fetched": "Fetched",
+        "new": "New",
+        "updated": "Updated",
+        "deleted": "Deleted",
+        "missing": "Missing",
+        "requests": "Requests",
+        "error": "Error",
+    }
+    frame = pd.DataFrame(runs)[[c for c in cols if c in runs[0]]]
+    for c in ("started", "finished"):
+        if c in frame:
+            frame[c] = frame[c].fillna("").str.replace("T", " ").str.replace("Z", "")
+    shown = frame.astype(object).where(frame.notna(), "").rename(columns=cols)
+    st.dataframe(shown.astype(str), hide_index=True, width="stretch")
 else:
     st.info("No crawl yet: run `kea crawl`.")
 
@@ -58,10 +61,10 @@ else:
     version = card.get("model_version") if card else None
     st.caption(
         f"Model {version or '(unnamed)'}: how often its labels agree with people's, per label. "
-        "Cross-validated rows are scored on the gold-labelled corpus the model learnt from "
-        "(each record predicted by a model that did not see it); sealed rows on records kept "
-        "out of training. The interval is a 95% confidence interval; n is the number of "
-        "records scored."
+        "Sealed rows are scored on gold records nobody looked at while building the model "
+        "(the honest figure); cross-validated rows on the gold-labelled records the model "
+        "learnt from (each record predicted by a model that did not see it). The interval is "
+        "a 95% confidence interval; n is the number of records scored."
     )
     st.dataframe(
         pd.DataFrame(rows, columns=list(fmt.METRIC_COLUMNS)),
@@ -77,12 +80,34 @@ else:
         },
     )
 st.markdown(
-    f"**{fmt.REVIEW_MARK}** marks a study with at least one low-confidence label: read the "
-    "abstract before relying on it, and correct the label if it is wrong."
+    f"**What ⚑ means.** {fmt.REVIEW_MARK} marks a label under review: the model is not sure "
+    "enough that the value shown is right. Each label is shown with the calibrated "
+    "probability that its value is right; a study with a flagged label needs a look at its "
+    "abstract before you rely on it, and a correction if the label is wrong. A label a "
+    "person corrected is shown as ✔ human-verified, with who and when, instead of a "
+    "probability."
 )
-review = fmt.review_text(card.get("review") if card else None)
+review_block = card.get("review") if card else None
+review = fmt.review_text(review_block)
 if review:
     st.markdown(review)
+review_table = fmt.review_rows(review_block)
+if review_table:
+    st.dataframe(pd.DataFrame(review_table), hide_index=True)
+label_table = fmt.label_review_rows(review_block)
+if label_table:
+    st.dataframe(pd.DataFrame(label_table), hide_index=True)
+calibration = fmt.calibration_rows(card) if card else []
+if calibration:
+    st.markdown("**Calibration per label**: is a shown 80% right 80% of the time?")
+    st.dataframe(pd.DataFrame(calibration), hide_index=True, width="stretch")
+figure = (card or {}).get("reliability_png") or "docs/model-card-reliability.png"
+if isinstance(figure, str) and card:
+    from pathlib import Path
+
+    png = Path(__file__).resolve().parents[2] / figure
+    if png.suffix == ".png" and png.is_file():
+        st.image(str(png), caption="Reliability: predicted confidence against how often right")
 if info.get("model_version"):
     st.caption(f"Labels in this store were made by model `{info['model_version']}`.")
 

@@ -25,9 +25,9 @@ for fmt_ in FORMATS.values():
     c1, c2 = st.columns([1, 3])
     c1.download_button(
         fmt_.title,
-        data=partial(data.export_bytes, db, fmt_.name, f),
-        file_name=f"kea-studies.{fmt_.extension}",
-        mime=fmt_.mime,
+        data=partial(data.download_bytes, db, fmt_.name, f),
+        file_name=data.download_name(f, fmt_.name),
+        mime=fmt_.mime if fmt_.name == "xlsx" else "application/zip",
         on_click="ignore",
         disabled=n == 0,
         key=f"dl_{fmt_.name}",
@@ -36,6 +36,8 @@ for fmt_ in FORMATS.values():
     )
     c2.caption(fmt_.what)
 st.caption(
-    "The Excel file has a metadata sheet (query, crawl date, model version, filter); every "
-    "tabular format carries each label, fact and its confidence."
+    "File names carry the filter and the date. The Excel file has an About sheet (query, "
+    "crawl date, model version, filter); every other format comes as a zip with the file "
+    "and its `.about.json` (the same provenance). Every tabular format carries each label, "
+    "fact and the confidence of its value."
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import altair as alt
 import pandas as pd
 import streamlit as st
@@ -12,10 +14,13 @@ from pipeline.query import StudyFilter
 
 STUDIES_PAGE = "views/studies.py"
 DESIGN_ORDER = sorted(DESIGN_RANK, key=DESIGN_RANK.get)
+STRONG = ("rct", "systematic_review")
 OUTCOME_COLOURS = alt.Scale(
     domain=[fmt.pretty(o) for o in fmt.OUTCOME_ORDER],
     range=["#2e7d32", "#c62828", "#f9a825", "#9e9e9e"],
 )
+COND = BY_NAME["conditions"]
+DESIGN = BY_NAME["design"]
 
 db = ui.db()
 head = data.headline(db)
@@ -25,12 +30,16 @@ st.caption(
     "anxiety, as classified by the atlas's model. Counts are of in-scope studies."
 )
 
+# retracted studies are never counted as evidence: one count per design, without them
+by_design = {
+    r["value"]: r["studies"] for r in data.breakdown(db, StudyFilter(retracted=False), "design")
+}
 cols = st.columns(5)
-cols[0].metric("Studies in scope", f"{head['in_scope']:,}")
-cols[1].metric("RCTs", f"{head['rcts']:,}")
-cols[2].metric("Systematic reviews", f"{head['systematic_reviews']:,}")
+cols[0].metric("Studies in scope", f"{sum(by_design.values()):,}")
+cols[1].metric("RCTs", f"{by_design.get('rct', 0):,}")
+cols[2].metric("Systematic reviews", f"{by_design.get('systematic_review', 0):,}")
 cols[3].metric("New in last 30 days", f"{head['new_last_30_days']:,}")
-cols[4].metric("Retracted (marked)", f"{head['retracted']:,}")
+cols[4].metric("Retracted (not counted)", f"{head['retracted']:,}")
 st.caption(
     "Last update: "
     + (
@@ -53,7 +62,8 @@ population = st.radio(
     key="ov_population",
     format_func={"all": "all studies", "human": "human studies", "animal": "animal studies"}.get,
 )
-base = StudyFilter(population=population)
+base = StudyFilter(population=population, retracted=False)
+ui.retracted_note(data.retracted_count(db, base), data.retracted_filter(base))
 
 # -- evidence map ----------------------------------------------------------------------
 st.subheader("Evidence map: condition × design")
@@ -61,11 +71,11 @@ emap = pd.DataFrame(
     data.evidence_map(db, base), columns=["condition", "design", "outcome", "studies"]
 )
 if emap.empty:
-    ui.no_rows("classified in-scope studies")
+    ui.no_rows("classified in-scope studies", sidebar=False)
 else:
-    emap["Condition"] = emap["condition"].map(fmt.pretty)
-    emap["Design"] = emap["design"].map(fmt.pretty)
-    emap["Outcome"] = emap["outcome"].map(fmt.pretty)
+    emap["Condition"] = emap["condition"].map(lambda v: COND.values.get(v, fmt.pretty(v)))
+    emap["Design"] = emap["design"].map(DESIGN.display)
+    emap["Outcome"] = emap["outcome"].fillna("not_reported").map(fmt.pretty)
     cells = emap.groupby(["condition", "design", "Condition", "Design"], as_index=False)[
         "studies"
     ].sum()
@@ -83,7 +93,7 @@ else:
             ),
             y=alt.Y("Condition:N", title=None),
             color=alt.Color("studies:Q", scale=alt.Scale(scheme="blues"), title="Studies"),
-            tooltip=["Condition", "Design", "studies"],
+            tooltip=["Condition", "Design", alt.Tooltip("studies:Q", title="Studies")],
             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.6)),
         )
         .add_params(pick)
@@ -114,7 +124,9 @@ else:
     if chosen:
         c, d = chosen[0].get("condition"), chosen[0].get("design")
         if c and d:
-            target = StudyFilter(conditions=(c,), designs=(d,), population=population)
+            target = StudyFilter(
+                conditions=(c,), designs=(d,), population=population, retracted=False
+            )
             st.session_state.pop("kea_filter", None)
             st.switch_page(STUDIES_PAGE, query_params=url.to_query_params(target))
 
@@ -128,44 +140,57 @@ else:
                 title="Share of studies",
                 axis=alt.Axis(format="%"),
             ),
-            y=alt.Y("Design:N", sort=design_sort, title=None),
+            y=alt.Y(
+                "Design:N",
+                sort=design_sort,
+                title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=220),
+            ),
             row=alt.Row(
                 "Condition:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")
             ),
             color=alt.Color("Outcome:N", scale=OUTCOME_COLOURS),
-            tooltip=["Condition", "Design", "Outcome", "studies"],
+            tooltip=["Condition", "Design", "Outcome", alt.Tooltip("studies:Q", title="Studies")],
         )
-        .properties(height=110)
+        .properties(height=alt.Step(22))
     )
-    with st.expander("Outcome direction within each cell"):
+    # drawn on request: the largest chart of the page, below the fold
+    if st.toggle("Show the outcome direction within each cell", key="ov_split"):
         st.altair_chart(split, width="stretch")
 
     st.caption("Click a cell, or pick one here, to open those studies:")
     c1, c2, c3 = st.columns([1, 1, 2])
-    cond = c1.selectbox("Condition", VOCAB["conditions"], format_func=fmt.pretty, key="ov_cond")
-    design = c2.selectbox("Design", DESIGN_ORDER, format_func=fmt.pretty, key="ov_design")
-    target = StudyFilter(conditions=(cond,), designs=(design,), population=population)
+    cond = c1.selectbox(
+        "Condition", VOCAB["conditions"], format_func=COND.values.get, key="ov_cond"
+    )
+    design = c2.selectbox("Design", DESIGN_ORDER, format_func=DESIGN.display, key="ov_design")
+    target = StudyFilter(
+        conditions=(cond,), designs=(design,), population=population, retracted=False
+    )
     with c3:
         st.write("")
         st.page_link(
             STUDIES_PAGE,
             query_params=url.to_query_params(target),
             icon=":material/search:",
-            label=f"Open {data.count_studies(db, target):,} {fmt.pretty(design)} "
-            f"studies on {fmt.pretty(cond)}",
+            label=f"Open {fmt.plural(data.count_studies(db, target), DESIGN.display(design) + ' study')}"
+            f" on {COND.values.get(cond, cond)}",
         )
 
 # -- outcome summary -------------------------------------------------------------------
 st.subheader("What RCTs and systematic reviews found")
 summary = data.outcome_summary(db, base)
+strong = replace(base, designs=STRONG)
+ui.retracted_note(data.retracted_count(db, base, STRONG), data.retracted_filter(strong))
 if not summary:
-    ui.no_rows("RCTs or systematic reviews")
+    ui.no_rows("RCTs or systematic reviews", sidebar=False)
 else:
-    st.dataframe(fmt.outcome_table(summary), hide_index=True, width="stretch")
+    st.table(fmt.outcome_table(summary), hide_index=True)
     st.caption(
-        "Studies (participants) per primary-outcome direction. Participants add up reported "
-        "sample sizes; reviews pool trials that may also be counted as RCTs. A study on two "
-        "conditions counts in both rows."
+        "Studies and participants per primary-outcome direction. Participants add up the "
+        'sample sizes the abstracts state; "N not stated" counts the studies that give '
+        "none. Reviews pool trials that may also be counted as RCTs. A study on two "
+        "conditions counts in both rows. Retracted studies are not counted."
     )
 
 # -- timeline and breakdowns -----------------------------------------------------------
@@ -174,48 +199,63 @@ with left:
     st.subheader("Studies per year")
     tl = pd.DataFrame(data.timeline(db, base), columns=["year", "design", "studies"])
     if tl.empty:
-        ui.no_rows()
+        ui.no_rows(sidebar=False)
     else:
-        tl["Design"] = tl["design"].map(fmt.pretty)
+        tl = tl[tl["design"].notna()]  # unclassified records have no design to colour
+        tl["Design"] = tl["design"].map(DESIGN.display)
         st.altair_chart(
             alt.Chart(tl)
             .mark_bar()
             .encode(
                 x=alt.X("year:O", title=None),
                 y=alt.Y("studies:Q", title="Studies"),
-                color=alt.Color("Design:N", sort=[fmt.pretty(d) for d in DESIGN_ORDER]),
-                tooltip=["year", "Design", "studies"],
+                color=alt.Color("Design:N", sort=[DESIGN.display(d) for d in DESIGN_ORDER]),
+                tooltip=[
+                    alt.Tooltip("year:O", title="Year"),
+                    "Design",
+                    alt.Tooltip("studies:Q", title="Studies"),
+                ],
             )
             .properties(height=260),
             width="stretch",
         )
-with right:
+with right:  # plain tables: nothing more to load in the browser for a few counts
     for field in ("drug", "routes"):
-        st.subheader(BY_NAME[field].title)
-        bd = pd.DataFrame(data.breakdown(db, base, field), columns=["value", "studies"])
-        if bd.empty:
-            ui.no_rows()
+        lab = BY_NAME[field]
+        st.subheader(lab.title)
+        bd = data.breakdown(db, base, field)
+        if not bd:
+            ui.no_rows(sidebar=False)
             continue
-        bd["label"] = [("not stated" if pd.isna(v) else fmt.pretty(v)) for v in bd["value"]]
-        st.altair_chart(
-            alt.Chart(bd)
-            .mark_bar()
-            .encode(
-                x=alt.X("studies:Q", title="Studies"),
-                y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
-                tooltip=["label", "studies"],
-            )
-            .properties(height=alt.Step(26)),
-            width="stretch",
+        st.table(
+            pd.DataFrame(
+                {
+                    lab.title: [
+                        "not stated"
+                        if r["value"] is None
+                        else lab.values.get(r["value"], fmt.pretty(r["value"]))
+                        for r in bd
+                    ],
+                    "Studies": [f"{r['studies']:,}" for r in bd],
+                }
+            ),
+            hide_index=True,
         )
 
 # -- PRISMA-style flow -----------------------------------------------------------------
 st.subheader("From retrieval to evidence (PRISMA-style flow)")
 flow = data.prisma_flow(db)
 g, t = st.columns([3, 2])
-with g:
-    st.graphviz_chart(fmt.prisma_dot(flow), width="stretch")
+with g:  # the diagram on request: its renderer is the heaviest script of the page
+    if st.toggle("Show the flow as a diagram", key="ov_prisma"):
+        st.graphviz_chart(fmt.prisma_dot(flow), width="stretch")
 with t:
-    st.dataframe(pd.DataFrame(fmt.prisma_rows(flow)), hide_index=True, width="stretch")
+    rows_ = fmt.prisma_rows(flow)
+    st.table(
+        pd.DataFrame(
+            {"Step": [r["step"] for r in rows_], "Records": [f"{r['records']:,}" for r in rows_]}
+        ),
+        hide_index=True,
+    )
     if flow.get("duplicates_note"):
         st.caption(f"Duplicates: {flow['duplicates_note']}.")

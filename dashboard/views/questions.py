@@ -11,11 +11,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, fmt, ui, url
+from pipeline.labels import BY_NAME
 from pipeline.query import StudyFilter
 
 QUESTIONS = Path(__file__).resolve().parent.parent / "questions.json"
 STUDIES_PAGE = "views/studies.py"
 STRONG = ("rct", "systematic_review")
+TRIALS = ("rct", "nonrandomized_trial")
 MAX_ROWS = 5000  # a claim's RCTs + reviews; more than this and the summary says so
 
 
@@ -30,14 +32,56 @@ def question_filters(spec: dict[str, Any]) -> list[tuple[str | None, StudyFilter
     return [(s, StudyFilter(**base, search=s)) for s in searches]
 
 
-def strong_rows(db: str, filters_: list[tuple[str | None, StudyFilter]]) -> list[dict[str, Any]]:
-    """RCTs and systematic reviews matching any of the filters, each study once."""
+def strong_rows(
+    db: str, filters_: list[tuple[str | None, StudyFilter]], designs: tuple[str, ...] = STRONG
+) -> list[dict[str, Any]]:
+    """Studies of ``designs`` matching any of the filters, each study once."""
     seen: dict[str, dict[str, Any]] = {}
     for _, f in filters_:
-        strong = replace(f, designs=STRONG)
+        strong = replace(f, designs=designs)
         for r in data.list_studies(db, strong, "strength", MAX_ROWS, 0):
             seen.setdefault(r["pmid"], r)
     return list(seen.values())
+
+
+def trial_table(db: str, filters_: list[tuple[str | None, StudyFilter]]) -> None:
+    """The trials behind a claim with their comparator and outcome (e.g. ketamine plus
+    therapy against ketamine alone: the comparator says what the combination was tested
+    against)."""
+    rows = [r for r in strong_rows(db, filters_, TRIALS) if not r.get("retracted")]
+    st.markdown(f"**The trials** ({fmt.plural(len(rows), 'trial')}), with what they compared:")
+    if not rows:
+        st.caption("No trial in the store matches.")
+        return
+    frame = pd.DataFrame(
+        [
+            {
+                "Study": r.get("pubmed_url"),
+                "Title": r.get("title") or "(no title)",
+                "Year": r.get("year"),
+                "Design": BY_NAME["design"].display(r.get("design")),
+                "Comparator": BY_NAME["comparator"].display(r.get("comparator"))
+                if r.get("comparator")
+                else "not stated",
+                "Outcome": BY_NAME["outcome"].display(r.get("outcome")),
+                "N": r.get("sample_size"),
+            }
+            for r in rows
+        ]
+    )
+    frame["Year"] = frame["Year"].astype("Int64")
+    frame["N"] = frame["N"].astype("Int64")
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Study": st.column_config.LinkColumn(
+                "PMID", display_text=r"https://pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/"
+            ),
+            "N": st.column_config.NumberColumn("N", help="participants (empty: not stated)"),
+        },
+    )
 
 
 db = ui.db()
@@ -60,14 +104,21 @@ for q in load_questions():
         else:
             t = s["totals"]
             st.markdown(
-                f"**{s['studies']}** RCTs and systematic reviews: "
+                f"**{fmt.plural(s['studies'], 'RCT or systematic review', 'RCTs and systematic reviews')}**: "
                 f"**{t['beneficial']}** found benefit, **{t['no_benefit']}** no benefit, "
                 f"**{t['mixed']}** mixed results"
-                + (f", {t['not_reported']} report no efficacy result" if t["not_reported"] else "")
+                + (
+                    f", {fmt.plural(t['not_reported'], 'study', 'studies')} report no efficacy result"
+                    if t["not_reported"]
+                    else ""
+                )
                 + "."
             )
-            table = pd.DataFrame(s["table"]).set_index("design")
-            st.dataframe(table, width="stretch")
+            retracted = s["retracted"]
+            if retracted:
+                listing = replace(flist[0][1], designs=STRONG, retracted=True)
+                ui.retracted_note(len(retracted), listing)
+            st.table(pd.DataFrame(s["table"]), hide_index=True)
             c1, c2 = st.columns(2)
             for col, key, title in ((c1, "newest", "Newest"), (c2, "largest", "Largest")):
                 with col:
@@ -88,12 +139,14 @@ for q in load_questions():
                     d = data.study_detail(db, pmid)
                     if d is not None:
                         st.code(data.citation(d, "vancouver"), language=None, wrap_lines=True)
+        if q.get("list_trials"):
+            trial_table(db, flist)
         for term, f in flist:
             n_all = data.count_studies(db, f)
             label = (
-                f"All {n_all:,} matching studies"
+                f"All {fmt.plural(n_all, 'matching study')}"
                 if term is None
-                else f"All {n_all:,} matching studies that mention “{term}”"
+                else f"All {fmt.plural(n_all, 'matching study')} that mention “{term}”"
             )
             st.page_link(
                 STUDIES_PAGE,
