@@ -106,5 +106,7 @@ OFFTOPIC_RE = ci(
 def offtopic_cue(article: Article) -> str | None:
     """The first off-topic term of title + abstract (anaesthesia, pain, abuse, ...), if any:
     the evidence shown for an off-topic record."""
-    m = OFFTOPIC_RE.search(f"{article.title or ''} {article.abstract or ''}")
+    # title and abstract as the other rules read them (a newline instead of a space
+    # between them: no match spans it, and the lowercased text is shared)
+    m = OFFTOPIC_RE.search(texts(article)[2])
     return m.group(0) if m else None

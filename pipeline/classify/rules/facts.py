@@ -92,17 +92,25 @@ _SINGLE_RE = ci(
     r"|\b(?:a|one) patient\b(?!-)"
 )
 # a report of one patient: a case-report statement, unless several cases are described
+# (two patterns, each behind literals every one of its matches holds)
 _CASE_REPORT_RE = ci(
     r"\b(?:case reports?|case study|(?:we|this) (?:present|report|describe)s? (?:a|the|one) "
-    r"(?:case|patient)|(?:this|the present|our) case|case of an?)\b",
-    ("case", "patient"),
+    r"case|(?:this|the present|our) case|case of an?)\b",
+    ("case",),
+)
+_PATIENT_REPORT_RE = ci(
+    r"\b(?:we|this) (?:present|report|describe)s? (?:a|the|one) patient\b",
+    ("we present", "we report", "we describe", "this present", "this report", "this describe"),
 )
 _SEVERAL_CASES_RE = ci(
     r"\b(?:case series|series of|\d+ (?:cases|patients)|(?:two|three|four|five|six|seven|"
     r"eight|nine|ten|several|multiple) (?:cases|patients))\b",
     ("series", "cases", "patients"),
 )
-_SPACED_THOUSANDS_RE = re.compile(r"(?<![\d.,])(\d{1,3})[\u00a0\u2009\u202f ](\d{3})(?![\d.,]\d)")
+# '(?<![\d.,])(\d{1,3})' written digit-first (as NOUN_COUNT_RE) so that `re` skips to digits
+_SPACED_THOUSANDS_RE = re.compile(
+    r"(\d(?<![\d.,]\d)\d{0,2})[\u00a0\u2009\u202f ](\d{3})(?![\d.,]\d)"
+)
 
 
 def _clause_start(norm: str, pos: int, width: int) -> int:
@@ -208,8 +216,10 @@ def _one_patient(article: Article, text: str) -> str | None:
     """The evidence that a record describes one patient (a case report), else None."""
     title = texts(article)[0]
     pts = [p.lower() for p in article.publication_types]
-    stated = _CASE_REPORT_RE.search(title) or _CASE_REPORT_RE.search(text)
-    if not (stated or "case reports" in pts):
+    stated = "case reports" in pts or any(
+        p.search(t) for p in (_CASE_REPORT_RE, _PATIENT_REPORT_RE) for t in (title, text)
+    )
+    if not stated:
         return None
     if _SEVERAL_CASES_RE.search(title) or _SEVERAL_CASES_RE.search(normalise_numbers(text)):
         return None
@@ -258,10 +268,16 @@ _ARK_RE = ci(
 _KET_RE = ci(r"(?<![\w\-()])(?:racemic\s+)?ketamine\b")
 
 
+# _KET_RE's matches counted fast: every one holds one 'ketamine' not preceded by a word
+# character, '-', '(' or ')' (a 'racemic ' before it is whitespace-led), so the count of
+# such 'ketamine's, found from the literal, is the count of _KET_RE's matches
+_KET_COUNT_RE = ci(r"ketamine(?<![\w\-()]ketamine)\b", ("ketamine",))
+
+
 def _drug_counts(text: str) -> tuple[int, int, int]:
     esk = len(_ESK_RE.findall(text))
     ark = len(_ARK_RE.findall(text))
-    ket = len(_KET_RE.findall(text))
+    ket = len(_KET_COUNT_RE.findall(text))
     return esk, ark, ket
 
 
