@@ -12,7 +12,8 @@ _ANIMAL_RE = ci(
     r"\b(?:rats?|mice|mouse|murine|rodents?|zebrafish|monkeys?|marmosets?|primates?|"
     r"C57BL\S*|BALB/c|Sprague|Wistar|in vitro|cultured (?:neurons|cells)|cell cultures?|"
     r"animal models?|forced swim(?:ming)? test|tail suspension|chronic (?:mild|unpredictable|"
-    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b"
+    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?|"
+    r"(?:antidepressant|anxiolytic|depressive|depression|anxiety|anhedonia)[\s\-]like)\b"
 )
 
 
@@ -115,7 +116,9 @@ _DESIGN_TITLE: list[tuple[str, re.Pattern[str]]] = [
         "case_report",
         ci(
             r"\b(?:case reports?|case series|case study|a case\b|"
-            r"cases?\b(?! ?-? ?control)|vignettes?)"
+            r"cases?\b(?! ?-? ?control)|vignettes?|"
+            r"(?:in|of) an? (?:\d{1,3}[\s\-]year[\s\-]old\s+)?(?:patient|man|woman|boy|girl|"
+            r"child|adolescent|veteran)\b)"
         ),
     ),
     (
@@ -164,6 +167,55 @@ _OPEN_LABEL_SELF = ci(
     r"(?:[\w\-]+\s+){0,3}?(?:open[\s\-]label|single[\s\-]arm|"
     r"non[\s\-]?randomi[sz]ed|uncontrolled)\b[^.]*",
     ("open", "arm", "random", "uncontrolled"),
+)
+# anything that says the study (or the one it analyses) was randomised or controlled
+_ANY_RANDOM = ci(
+    r"(?<!non-)(?<!non)\brandomi[sz]|\brandomly\b|\bplacebo[\s\-]controlled|"
+    r"\bdouble[\s\-]blind|\bcross[\s\-]?over\b|\bsham[\s\-]controlled",
+    ("random", "controlled", "blind", "cross"),
+)
+# the abstract calling itself observational ('we conducted a retrospective cohort study')
+_OBSERVATIONAL_SELF = ci(
+    r"\b(?:this|our|the present|the current|we (?:conducted|performed|carried out|report)|"
+    r"in) (?:an?|this)?\s*(?:[\w\-]+\s+){0,3}?(?:retrospective|observational|cohort|"
+    r"registry|chart[\s\-]review|cross[\s\-]sectional|case[\s\-]control|real[\s\-]world|"
+    r"naturalistic|population[\s\-]based|database|claims)\b",
+    (
+        "retrospective",
+        "observational",
+        "cohort",
+        "registry",
+        "chart",
+        "sectional",
+        "control",
+        "world",
+        "naturalistic",
+        "population",
+        "database",
+        "claims",
+    ),
+)
+# an open-label or single-arm study anywhere in an abstract that names no randomisation
+_OPEN_LABEL_ANY = ci(
+    r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?randomi[sz]ed|uncontrolled|open trial)\b",
+    ("open", "arm", "random", "uncontrolled"),
+)
+# a review describing itself
+_REVIEW_SELF = ci(
+    r"\b(?:this|the present|our)\s+(?:narrative\s+|critical\s+|brief\s+|selective\s+|"
+    r"mini[\s\-]?|comprehensive\s+|integrative\s+|current\s+)?review\b|"
+    r"\bwe (?:review|summari[sz]e|overview)\b|\bthis (?:article|paper|chapter|commentary|"
+    r"editorial|perspective) (?:reviews|discusses|summari[sz]es|examines|provides an overview)|"
+    r"\bnarrative review\b|\breview (?:of )?the (?:current )?(?:literature|evidence)\b",
+    ("review", "summari", "overview", "discusses", "examines"),
+)
+# a study of its own participants (then a 'review of the literature' is not the design)
+_OWN_PARTICIPANTS = ci(
+    r"\b(?:patients|participants|subjects|adults|individuals|veterans) (?:were|was) "
+    r"(?:enrolled|recruited|included|treated|assessed|given|administered)\b|"
+    r"\bwe (?:enrolled|recruited|treated|studied|assessed|randomi[sz]ed)\b|"
+    r"\b(?:were|was) randomi[sz]ed\b|\brandomly (?:assigned|allocated)\b",
+    ("were", "was", "we ", "randomly"),
 )
 _RANDOM_NEAR = re.compile(r"(?<!non-)(?<!non)\brandomi[sz]", re.I)
 _FUTURE = ci(
@@ -282,7 +334,11 @@ def design_rule(article: Article) -> Hit:
         return "systematic_review", cues.get("title_systematic_review") or pt_ev
     if "title_case_report" in cues or pt == "case_report":
         return "case_report", cues.get("title_case_report") or pt_ev
-    if "title_review" in cues and "title_rct" not in cues:
+    if (
+        "title_review" in cues
+        and "title_rct" not in cues
+        and "observational study" not in (p.lower() for p in article.publication_types)
+    ):
         return "review", cues["title_review"]
     m = _OPEN_LABEL_TITLE.search(texts(article)[0]) or _OPEN_LABEL_SELF.search(texts(article)[1])
     if m and not _RANDOM_NEAR.search(m.group(0)):
@@ -298,4 +354,31 @@ def design_rule(article: Article) -> Hit:
         return "rct", cues["title_rct"]
     if pt == "rct":
         return "rct", pt_ev
+    return _stated_in_abstract(article, cues)
+
+
+def _stated_in_abstract(article: Article, cues: dict[str, str]) -> Hit:
+    """A design the abstract states of itself, where nothing in the record says it was
+    randomised: an observational or open-label study, a narrative review, or an animal
+    study indexed as such (MeSH 'Animals' without 'Humans')."""
+    title, abstract, both = texts(article)
+    mesh = {m.lower() for m in article.mesh_terms}
+    if "animals" in mesh and "humans" not in mesh and "abs_review" not in cues:
+        return "preclinical", "MeSH Animals, not Humans"
+    if not abstract or any(
+        c in cues for c in ("abs_systematic_review", "abs_case_report", "abs_protocol")
+    ):
+        return None, None
+    # a review may well discuss randomised trials: only its own participants say otherwise
+    m = _REVIEW_SELF.search(abstract)
+    if m and not _OWN_PARTICIPANTS.search(abstract):
+        return "review", m.group(0)
+    if _ANY_RANDOM.search(both):
+        return None, None
+    m = _OBSERVATIONAL_SELF.search(abstract)
+    if m:
+        return "observational", m.group(0)
+    m = _OPEN_LABEL_ANY.search(abstract)
+    if m and "abs_observational" not in cues:
+        return "nonrandomized_trial", m.group(0)
     return None, None
