@@ -262,3 +262,13 @@ def test_case_reports_in_corpus_count_one_patient(corpus: list[dict]) -> None:
     assert len(recs) >= 5
     ok = [rules.sample_size(article_from_record(r))[0] == 1 for r in recs]
     assert sum(ok) / len(ok) >= 0.9
+
+
+def test_animal_model_assays_mark_target_conditions() -> None:
+    a = art("Repeated ketamine in the forced swim test: invented doses compared")
+    assert rules.condition_model_effect(a)[0] is True
+    # the same assay used to model another condition, or abuse, is not a target
+    b = art("Forced swim immobility as a model of invented negative symptoms of schizophrenia")
+    assert rules.condition_model_effect(b)[0] is False
+    c = art("Ketamine self-administration in rats after chronic mild stress")
+    assert rules.condition_model_effect(c)[0] is False
