@@ -272,3 +272,51 @@ def test_animal_model_assays_mark_target_conditions() -> None:
     assert rules.condition_model_effect(b)[0] is False
     c = art("Ketamine self-administration in rats after chronic mild stress")
     assert rules.condition_model_effect(c)[0] is False
+
+
+def _ci_patterns() -> list[rules.CIPattern]:
+    found: list[rules.CIPattern] = []
+    for mod in rules.MODULES:
+        for v in vars(mod).values():
+            items = v.values() if isinstance(v, dict) else [v]
+            if isinstance(v, list):
+                items = [p for item in v if isinstance(item, tuple) for p in item[1:]]
+            found += [p for p in items if isinstance(p, rules.CIPattern)]
+    return found
+
+
+def test_literal_first_patterns_find_what_their_plain_form_finds(corpus: list[dict]) -> None:
+    """`make_fast` rewrites '\\b(?:a|b)' literal-first for speed: every rewritten pattern
+    must match exactly where its plain (lowercased) form does, on the corpus and on edges."""
+    rewritten = [
+        p
+        for p in _ci_patterns()
+        if p._low.pattern != re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), p.pattern)
+    ]
+    assert len(rewritten) >= 10
+    texts = [f"{r['title']}\n{r['abstract'] or ''}".lower() for r in corpus]
+    texts += ["xptsd and ptsd", "_ocd ocd 9ocd", "non-randomized, randomized", "é-ocd", ""]
+    for p in rewritten:
+        plain = re.compile(re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), p.pattern))
+        for t in texts:
+            assert [m.span() for m in p._low.finditer(t)] == [
+                m.span() for m in plain.finditer(t)
+            ], (p.pattern[:60], t[:60])
+
+
+@pytest.mark.parametrize(
+    "pattern,expected",
+    [
+        (r"\b(?:this|our)\s+x", r"(?:t(?<!\wt)his|o(?<!\wo)ur)\s+x"),
+        (r"\b(?:randomi[sz]ed|crossover)\b", r"(?:r(?<!\wr)andomi[sz]ed|c(?<!\wc)rossover)\b"),
+        # shapes it cannot rewrite safely are left as they are
+        (r"\b(?:s?x|y)", r"\b(?:s?x|y)"),
+        (r"\b(?:[ab]x|y)", r"\b(?:[ab]x|y)"),
+        (r"\b(?:\d+ cases|y)", r"\b(?:\d+ cases|y)"),
+        (r"(?:a|b)", r"(?:a|b)"),
+    ],
+)
+def test_literal_first_rewrite(pattern: str, expected: str) -> None:
+    from pipeline.classify.rules.matching import literal_first
+
+    assert literal_first(pattern) == expected

@@ -12,8 +12,12 @@ _ANIMAL_RE = ci(
     r"\b(?:rats?|mice|mouse|murine|rodents?|zebrafish|monkeys?|marmosets?|primates?|"
     r"C57BL\S*|BALB/c|Sprague|Wistar|in vitro|cultured (?:neurons|cells)|cell cultures?|"
     r"animal models?|forced swim(?:ming)? test|tail suspension|chronic (?:mild|unpredictable|"
-    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?|"
-    r"(?:antidepressant|anxiolytic|depressive|depression|anxiety|anhedonia)[\s\-]like)\b"
+    r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b"
+)
+# a title reporting an antidepressant- or anxiolytic-like effect reports an animal study
+_LIKE_EFFECT_RE = ci(
+    r"\b(?:antidepressant|anxiolytic|depressive|depression|anxiety|anhedonia)[\s\-]like\b",
+    ("like",),
 )
 
 
@@ -23,7 +27,8 @@ _HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b
 @memo
 def is_animal_study(article: Article) -> Hit:
     """Animal or in-vitro markers in the title, or repeatedly in the abstract."""
-    t = _ANIMAL_RE.search(texts(article)[0])
+    title = texts(article)[0]
+    t = _ANIMAL_RE.search(title) or _LIKE_EFFECT_RE.search(title)
     if t:
         return True, t.group(0)
     abstract = texts(article)[1]
@@ -169,10 +174,12 @@ _OPEN_LABEL_SELF = ci(
     ("open", "arm", "random", "uncontrolled"),
 )
 # anything that says the study (or the one it analyses) was randomised or controlled
+# (written literal-first: 'random(?<!\wrandom)' is '\brandom', several times faster in `re`)
 _ANY_RANDOM = ci(
-    r"(?<!non-)(?<!non)\brandomi[sz]|\brandomly\b|\bplacebo[\s\-]controlled|"
-    r"\bdouble[\s\-]blind|\bcross[\s\-]?over\b|\bsham[\s\-]controlled",
-    ("random", "controlled", "blind", "cross"),
+    r"random(?<!\wrandom)(?<!non-random)(?:i[sz]|ly\b)|placebo(?<!\wplacebo)[\s\-]controlled|"
+    r"double(?<!\wdouble)[\s\-]blind|cross(?<!\wcross)[ \-]?over\b|"
+    r"sham(?<!\wsham)[\s\-]controlled",
+    ("random", "placebo", "sham", "blind", "crossover", "cross-over", "cross over"),
 )
 # the abstract calling itself observational ('we conducted a retrospective cohort study')
 _OBSERVATIONAL_SELF = ci(
@@ -302,6 +309,17 @@ _DESIGN_ABSTRACT: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+# literal-first forms that measured faster (same matches: tests/test_facts.py)
+_FAST = ("systematic_review", "rct", "nonrandomized_trial")
+for _p in (
+    *(p for d, p in _DESIGN_TITLE if d in _FAST),
+    *(p for d, p in _DESIGN_ABSTRACT if d in (*_FAST, "protocol")),
+    _OPEN_LABEL_SELF,
+    _OPEN_LABEL_ANY,
+    _FUTURE,
+    _LIKE_EFFECT_RE,
+):
+    _p.make_fast()  # type: ignore[attr-defined]
 DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + [
     f"abs_{d}" for d, _ in _DESIGN_ABSTRACT
 ]
