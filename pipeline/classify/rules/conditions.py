@@ -71,7 +71,17 @@ _MODEL_ASSAY = ci(
     r"\b(?:forced[\s\-]swim\w*|tail[\s\-]suspension|learned helplessness|sucrose preference|"
     r"novelty[\s\-]suppressed feeding|chronic (?:mild|unpredictable|variable) stress|"
     r"social defeat)",
-    ("swim", "suspension", "helplessness", "sucrose", "novelty", "chronic", "defeat"),
+    (
+        "swim",
+        "suspension",
+        "helplessness",
+        "sucrose",
+        "novelty",
+        "chronic mild",
+        "chronic unpredictable",
+        "chronic variable",
+        "defeat",
+    ),
 )
 # ... unless the record uses them to model another condition or abuse
 _OTHER_MODEL = ci(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from pipeline.classify.rules.design import design_cues, design_rule, is_animal_study
-from pipeline.classify.rules.matching import CIPattern, Guarded, Hit, ci, memo, texts
+from pipeline.classify.rules.matching import CIPattern, Guarded, Hit, ci, lower, memo, texts
 from pipeline.classify.rules.numbers import normalise_numbers
 from pipeline.records import Article
 
@@ -304,11 +304,21 @@ def drug(article: Article) -> Hit:
     """
     title, abstract, _ = texts(article)
     t_counts = dict(zip(_FORMS, _drug_counts(title), strict=True))
-    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
     t_named = [n for n in _FORMS if t_counts[n]]
-    a_named = [n for n in _FORMS if a_counts[n]]
     if len(t_named) > 1:
         return "multiple", f"title names {' and '.join(t_named)}"
+    if t_named and not _is_review(article):
+        # a study titled with one form compares forms only if its abstract names another
+        others = [
+            p for n, p in (("esketamine", _ESK_RE), ("arketamine", _ARK_RE)) if n != t_named[0]
+        ]
+        if t_named[0] != "ketamine":
+            others.append(_KET_COUNT_RE)
+        low = lower(abstract)
+        if not any(a in low for p in others for a in p.anchors):
+            return t_named[0], f"title names {t_named[0]}"
+    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+    a_named = [n for n in _FORMS if a_counts[n]]
     ranked = sorted(((a_counts[n], n) for n in _FORMS), reverse=True)
     (c1, n1), (c2, _n2) = ranked[0], ranked[1]
     if t_named and t_named[0] != "ketamine" and (not a_named or n1 == t_named[0]):
