@@ -169,9 +169,9 @@ def test_sample_size_when_stated(corpus: list[dict], oof: list[dict]) -> None:
         for r, o in zip(corpus, oof, strict=True)
         if r["abstract"] and r["labels"]["sample_size"] is not None
     ]
-    # was >= 0.8 on the 236-record corpus (held); 474 records, 3-fold OOF: 166 of 210 = 0.79
-    # (most misses: per-group "n = X" counts where gold is their sum, pooled review totals)
-    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.79
+    # 166 of 210 = 0.79 before issue 10's sample-size rules (groups added up, randomised
+    # over enrolled, pooled review totals, case reports); 192 of 210 = 0.914 after
+    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.9
 
 
 def test_evidence_is_text_of_the_record(corpus: list[dict], oof: list[dict]) -> None:
@@ -216,8 +216,8 @@ def test_shipped_model_cv_metrics_reproduce(corpus: list[dict]) -> None:
     # and the targets of the brief that the model reaches
     head = meta["cv"]["headline"]
     assert head["relevance_f1"] >= 0.95
-    # was >= 0.8 (0.915 measured on the 236-record corpus); 474 records, 5-fold: 0.79
-    assert head["sample_size_exact"] >= 0.79
+    # 0.79 on 474 records before issue 10's sample-size rules, 0.914 after (rules only)
+    assert head["sample_size_exact"] >= 0.9
 
 
 # --------------------------------------------------------------------------- CLI services

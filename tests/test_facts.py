@@ -320,3 +320,24 @@ def test_literal_first_rewrite(pattern: str, expected: str) -> None:
     from pipeline.classify.rules.matching import literal_first
 
     assert literal_first(pattern) == expected
+
+
+# --------------------------------------------------------------------------- corpus levels
+def test_corpus_sample_size_and_drug_levels(corpus: list[dict]) -> None:
+    """Rule-only facts on every gold record (rules learn nothing, so no folds are needed):
+    sample size exact 192 of 210 (0.914; 0.79 before issue 10), drug per form: multiple
+    36 of 40 (0.90; 25 of 40 before), macro over the named forms 0.97."""
+    pairs = [
+        (r["labels"]["sample_size"], rules.sample_size(article_from_record(r))[0])
+        for r in corpus
+        if r["abstract"] and r["labels"].get("sample_size") is not None
+    ]
+    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.9
+    per: dict[str, list[bool]] = {}
+    for r in corpus:
+        gold = r["labels"].get("drug")
+        if gold is not None:
+            per.setdefault(gold, []).append(rules.drug(article_from_record(r))[0] == gold)
+    acc = {k: sum(v) / len(v) for k, v in per.items()}
+    assert acc["multiple"] >= 0.85
+    assert sum(acc.values()) / len(acc) >= 0.95
