@@ -170,9 +170,9 @@ def test_sample_size_when_stated(corpus: list[dict], oof: list[dict]) -> None:
         for r, o in zip(corpus, oof, strict=True)
         if r["abstract"] and r["labels"]["sample_size"] is not None
     ]
-    # was >= 0.8 on the 236-record corpus (held); 474 records, 3-fold OOF: 166 of 210 = 0.79
-    # (most misses: per-group "n = X" counts where gold is their sum, pooled review totals)
-    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.79
+    # 166 of 210 = 0.79 before issue 10's sample-size rules (groups added up, randomised
+    # over enrolled, pooled review totals, case reports); 192 of 210 = 0.914 after
+    assert sum(g == p for g, p in pairs) / len(pairs) >= 0.9
 
 
 def test_evidence_is_text_of_the_record(corpus: list[dict], oof: list[dict]) -> None:
@@ -221,9 +221,10 @@ def test_shipped_model_cv_metrics_reproduce(corpus: list[dict]) -> None:
     # and the targets of the brief that the model reaches
     head, sealed_head = meta["cv"]["headline"], meta["sealed"]["headline"]
     assert head["relevance_f1"] >= 0.95 and sealed_head["relevance_f1"] >= 0.95
-    # was >= 0.79 on 5-fold CV over all 474 records (379 per fold); the development part
-    # alone trains each fold on 254 records: 0.762 (sealed part: 0.851 on 67 records)
-    assert head["sample_size_exact"] >= 0.75
+    # was >= 0.79 on 5-fold CV over all 474 records before issue 10's sample-size rules;
+    # the rules alone now reach 0.93 on the development part and 0.88 on the sealed part
+    assert head["sample_size_exact"] >= 0.9
+    assert sealed_head["sample_size_exact"] >= 0.85
 
 
 # --------------------------------------------------------------------------- CLI services

@@ -27,6 +27,10 @@ CONDITION_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+for _p in (CONDITION_PATTERNS["ptsd"], CONDITION_PATTERNS["anxiety"]):
+    _p.make_fast()  # type: ignore[attr-defined]  # literal-first: measured faster, same matches
+
+
 _TARGET_RE = ci(
     r"\b(?:forced swim\w*|tail suspension|learned helplessness|despair|"
     r"psychiatr\w*|mental (?:health|disorders?|illness)|mood|rapid[\s\-]acting|"
@@ -62,12 +66,53 @@ _CONDITION_MODEL = ci(
 )
 
 
+# the behavioural assays of animal models of depression and anxiety ...
+_MODEL_ASSAY = ci(
+    r"\b(?:forced[\s\-]swim\w*|tail[\s\-]suspension|learned helplessness|sucrose preference|"
+    r"novelty[\s\-]suppressed feeding|chronic (?:mild|unpredictable|variable) stress|"
+    r"social defeat)",
+    (
+        "swim",
+        "suspension",
+        "helplessness",
+        "sucrose",
+        "novelty",
+        "chronic mild",
+        "chronic unpredictable",
+        "chronic variable",
+        "defeat",
+    ),
+)
+# ... unless the record uses them to model another condition or abuse
+_OTHER_MODEL = ci(
+    r"\b(?:schizophreni\w*|psychos[ie]s|psychotic|negative symptoms|self-administ\w*|"
+    r"abuse\w*|addict\w*|dependence)",
+    (
+        "schizophren",
+        "psychos",
+        "psychotic",
+        "negative symptoms",
+        "self-admin",
+        "abuse",
+        "addict",
+        "dependence",
+    ),
+)
+
+
 @memo
 def condition_model_effect(article: Article) -> Hit:
-    """An effect on depression-/anxiety-like behaviour: an animal model of a target
-    condition, in scope by TAXONOMY."""
-    m = _CONDITION_MODEL.search(texts(article)[2])
-    return (True, m.group(0)) if m else (False, None)
+    """An effect on depression-/anxiety-like behaviour, or a behavioural assay of such a
+    model (forced swim, sucrose preference, ...): an animal model of a target condition,
+    in scope by TAXONOMY."""
+    text = texts(article)[2]
+    m = _CONDITION_MODEL.search(text)
+    if m:
+        return True, m.group(0)
+    m = _MODEL_ASSAY.search(text)
+    if m and not _OTHER_MODEL.search(text):
+        return True, m.group(0)
+    return False, None
 
 
 @memo
@@ -106,5 +151,7 @@ OFFTOPIC_RE = ci(
 def offtopic_cue(article: Article) -> str | None:
     """The first off-topic term of title + abstract (anaesthesia, pain, abuse, ...), if any:
     the evidence shown for an off-topic record."""
-    m = OFFTOPIC_RE.search(f"{article.title or ''} {article.abstract or ''}")
+    # title and abstract as the other rules read them (a newline instead of a space
+    # between them: no match spans it, and the lowercased text is shared)
+    m = OFFTOPIC_RE.search(texts(article)[2])
     return m.group(0) if m else None

@@ -14,6 +14,11 @@ _ANIMAL_RE = ci(
     r"animal models?|forced swim(?:ming)? test|tail suspension|chronic (?:mild|unpredictable|"
     r"variable|social defeat) stress|\w+-like behaviou?rs?|hippocampal slices?)\b"
 )
+# a title reporting an antidepressant- or anxiolytic-like effect reports an animal study
+_LIKE_EFFECT_RE = ci(
+    r"\b(?:antidepressant|anxiolytic|depressive|depression|anxiety|anhedonia)[\s\-]like\b",
+    ("like",),
+)
 
 
 _HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b", re.I)
@@ -22,7 +27,8 @@ _HUMAN_RE = re.compile(r"\b(?:patients?|participants?|subjects with|veterans?)\b
 @memo
 def is_animal_study(article: Article) -> Hit:
     """Animal or in-vitro markers in the title, or repeatedly in the abstract."""
-    t = _ANIMAL_RE.search(texts(article)[0])
+    title = texts(article)[0]
+    t = _ANIMAL_RE.search(title) or _LIKE_EFFECT_RE.search(title)
     if t:
         return True, t.group(0)
     abstract = texts(article)[1]
@@ -115,7 +121,9 @@ _DESIGN_TITLE: list[tuple[str, re.Pattern[str]]] = [
         "case_report",
         ci(
             r"\b(?:case reports?|case series|case study|a case\b|"
-            r"cases?\b(?! ?-? ?control)|vignettes?)"
+            r"cases?\b(?! ?-? ?control)|vignettes?|"
+            r"(?:in|of) an? (?:\d{1,3}[\s\-]year[\s\-]old\s+)?(?:patient|man|woman|boy|girl|"
+            r"child|adolescent|veteran)\b)"
         ),
     ),
     (
@@ -164,6 +172,60 @@ _OPEN_LABEL_SELF = ci(
     r"(?:[\w\-]+\s+){0,3}?(?:open[\s\-]label|single[\s\-]arm|"
     r"non[\s\-]?randomi[sz]ed|uncontrolled)\b[^.]*",
     ("open", "arm", "random", "uncontrolled"),
+)
+# anything that says the study (or the one it analyses) was randomised or controlled
+# (written literal-first: 'random(?<!\wrandom)' is '\brandom', several times faster in `re`)
+_ANY_RANDOM = ci(
+    r"random(?<!\wrandom)(?<!non-random)(?:i[sz]|ly\b)|placebo(?<!\wplacebo)[\s\-]controlled|"
+    r"double(?<!\wdouble)[\s\-]blind|cross(?<!\wcross)[ \-]?over\b|"
+    r"sham(?<!\wsham)[\s\-]controlled",
+    ("random", "placebo", "sham", "blind", "crossover", "cross-over", "cross over"),
+)
+# the abstract calling itself observational ('we conducted a retrospective cohort study')
+_OBSERVATIONAL_SELF = ci(
+    r"\b(?:this|our|the present|the current|we (?:conducted|performed|carried out|report)|"
+    r"in) (?:an?|this)?\s*(?:[\w\-]+\s+){0,3}?(?:retrospective|observational|cohort|"
+    r"registry|chart[\s\-]review|cross[\s\-]sectional|case[\s\-]control|real[\s\-]world|"
+    r"naturalistic|population[\s\-]based|database|claims)\b",
+    (
+        "retrospective",
+        "observational",
+        "cohort",
+        "registry",
+        "chart review",
+        "chart-review",
+        "sectional",
+        "case-control",
+        "case control",
+        "real-world",
+        "real world",
+        "naturalistic",
+        "population",
+        "database",
+        "claims",
+    ),
+)
+# an open-label or single-arm study anywhere in an abstract that names no randomisation
+_OPEN_LABEL_ANY = ci(
+    r"\b(?:open[\s\-]label|single[\s\-]arm|non[\s\-]?randomi[sz]ed|uncontrolled|open trial)\b",
+    ("open", "arm", "random", "uncontrolled"),
+)
+# a review describing itself
+_REVIEW_SELF = ci(
+    r"\b(?:this|the present|our)\s+(?:narrative\s+|critical\s+|brief\s+|selective\s+|"
+    r"mini[\s\-]?|comprehensive\s+|integrative\s+|current\s+)?review\b|"
+    r"\bwe (?:review|summari[sz]e|overview)\b|\bthis (?:article|paper|chapter|commentary|"
+    r"editorial|perspective) (?:reviews|discusses|summari[sz]es|examines|provides an overview)|"
+    r"\bnarrative review\b|\breview (?:of )?the (?:current )?(?:literature|evidence)\b",
+    ("review", "summari", "overview", "discusses", "examines"),
+)
+# a study of its own participants (then a 'review of the literature' is not the design)
+_OWN_PARTICIPANTS = ci(
+    r"\b(?:patients|participants|subjects|adults|individuals|veterans) (?:were|was) "
+    r"(?:enrolled|recruited|included|treated|assessed|given|administered)\b|"
+    r"\bwe (?:enrolled|recruited|treated|studied|assessed|randomi[sz]ed)\b|"
+    r"\b(?:were|was) randomi[sz]ed\b|\brandomly (?:assigned|allocated)\b",
+    ("were", "was", "we ", "randomly"),
 )
 _RANDOM_NEAR = re.compile(r"(?<!non-)(?<!non)\brandomi[sz]", re.I)
 _FUTURE = ci(
@@ -247,6 +309,17 @@ _DESIGN_ABSTRACT: list[tuple[str, re.Pattern[str]]] = [
         ),
     ),
 ]
+# literal-first forms that measured faster (same matches: tests/test_facts.py)
+_FAST = ("systematic_review", "rct", "nonrandomized_trial")
+for _p in (
+    *(p for d, p in _DESIGN_TITLE if d in _FAST),
+    *(p for d, p in _DESIGN_ABSTRACT if d in (*_FAST, "protocol")),
+    _OPEN_LABEL_SELF,
+    _OPEN_LABEL_ANY,
+    _FUTURE,
+    _LIKE_EFFECT_RE,
+):
+    _p.make_fast()  # type: ignore[attr-defined]
 DESIGN_CUE_NAMES = [f"title_{d}" for d, _ in _DESIGN_TITLE] + [
     f"abs_{d}" for d, _ in _DESIGN_ABSTRACT
 ]
@@ -282,7 +355,11 @@ def design_rule(article: Article) -> Hit:
         return "systematic_review", cues.get("title_systematic_review") or pt_ev
     if "title_case_report" in cues or pt == "case_report":
         return "case_report", cues.get("title_case_report") or pt_ev
-    if "title_review" in cues and "title_rct" not in cues:
+    if (
+        "title_review" in cues
+        and "title_rct" not in cues
+        and "observational study" not in (p.lower() for p in article.publication_types)
+    ):
         return "review", cues["title_review"]
     m = _OPEN_LABEL_TITLE.search(texts(article)[0]) or _OPEN_LABEL_SELF.search(texts(article)[1])
     if m and not _RANDOM_NEAR.search(m.group(0)):
@@ -298,4 +375,31 @@ def design_rule(article: Article) -> Hit:
         return "rct", cues["title_rct"]
     if pt == "rct":
         return "rct", pt_ev
+    return _stated_in_abstract(article, cues)
+
+
+def _stated_in_abstract(article: Article, cues: dict[str, str]) -> Hit:
+    """A design the abstract states of itself, where nothing in the record says it was
+    randomised: an observational or open-label study, a narrative review, or an animal
+    study indexed as such (MeSH 'Animals' without 'Humans')."""
+    title, abstract, both = texts(article)
+    mesh = {m.lower() for m in article.mesh_terms}
+    if "animals" in mesh and "humans" not in mesh and "abs_review" not in cues:
+        return "preclinical", "MeSH Animals, not Humans"
+    if not abstract or any(
+        c in cues for c in ("abs_systematic_review", "abs_case_report", "abs_protocol")
+    ):
+        return None, None
+    # a review may well discuss randomised trials: only its own participants say otherwise
+    m = _REVIEW_SELF.search(abstract)
+    if m and not _OWN_PARTICIPANTS.search(abstract):
+        return "review", m.group(0)
+    if _ANY_RANDOM.search(both):
+        return None, None
+    m = _OBSERVATIONAL_SELF.search(abstract)
+    if m:
+        return "observational", m.group(0)
+    m = _OPEN_LABEL_ANY.search(abstract)
+    if m and "abs_observational" not in cues:
+        return "nonrandomized_trial", m.group(0)
     return None, None

@@ -105,6 +105,94 @@ def memo(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _class_end(text: str, i: int) -> int:
+    """Index just past the character class that opens at text[i] ('['), or -1."""
+    j = i + 1
+    if text[j : j + 1] == "^":
+        j += 1
+    if text[j : j + 1] == "]":
+        j += 1
+    while j < len(text):
+        if text[j] == "\\":
+            j += 2
+            continue
+        if text[j] == "]":
+            return j + 1
+        j += 1
+    return -1
+
+
+def _split_alternatives(body: str) -> list[str] | None:
+    """The top-level alternatives of a group body, or None when a class or escape makes the
+    split uncertain."""
+    parts, depth, cur, i = [], 0, [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            cur.append(body[i : i + 2])
+            i += 2
+            continue
+        if ch == "[":  # a character class: copied whole, its '|' and ')' are literal
+            j = _class_end(body, i)
+            if j < 0:
+                return None
+            cur.append(body[i:j])
+            i = j
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "|" and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    parts.append("".join(cur))
+    return parts
+
+
+def literal_first(pattern: str) -> str:
+    """'\\b(?:this|our)...' rewritten as 't(?<!\\wt)his|o(?<!\\wo)ur)...': the same matches,
+    but every alternative starts with a literal, so `re` scans for its first characters
+    instead of trying the group at every position (several times faster on long text).
+    Patterns of another shape are returned unchanged."""
+    if not pattern.startswith("\\b(?:"):
+        return pattern
+    depth, i = 0, 2
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == "[":
+            j = _class_end(pattern, i)
+            if j < 0:
+                return pattern
+            i = j
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                break
+        i += 1
+    else:
+        return pattern
+    alts = _split_alternatives(pattern[5:i])
+    if not alts:
+        return pattern
+    out = []
+    for alt in alts:
+        first, rest = alt[:1], alt[1:]
+        if not (first.isascii() and first.isalnum()) or rest[:1] in ("?", "*", "+", "{", ""):
+            return pattern
+        out.append(f"{first}(?<!\\w{first}){rest}")
+    return "(?:" + "|".join(out) + ")" + pattern[i + 1 :]
+
+
 class CIPattern:
     """A case-insensitive pattern matched on lowercased text, several times faster in `re`
     than re.IGNORECASE (which disables literal-prefix scanning); matches report the
@@ -112,13 +200,22 @@ class CIPattern:
 
     __slots__ = ("pattern", "anchors", "_low", "_slow")
 
-    def __init__(self, pattern: str, anchors: tuple[str, ...] = ()):
+    def __init__(self, pattern: str, anchors: tuple[str, ...] = (), fast: bool = False):
         self.pattern = pattern
         # lowercase substrings of which every match contains one: a cheap `in` test
         # skips the regex on most texts (tests check anchored == unanchored on the corpus)
         self.anchors = anchors
-        self._low = re.compile(re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), pattern))
+        low = re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), pattern)
+        # `fast`: the leading '\\b(?:a|b)' group rewritten literal-first (same matches)
+        self._low = re.compile(literal_first(low) if fast else low)
         self._slow = re.compile(pattern, re.I)
+
+    def make_fast(self) -> CIPattern:
+        """Rewrite the leading '\\b(?:a|b)' group literal-first (`literal_first`): the same
+        matches, found faster where its alternatives start with few distinct letters
+        (measured per pattern; tests compare both forms on the corpus)."""
+        self._low = re.compile(literal_first(self._low.pattern))
+        return self
 
     def _pair(self, text: str) -> tuple[re.Pattern[str], str, str]:
         low = lower(text)
@@ -187,8 +284,8 @@ class _Match:
         return self._m.end(n)
 
 
-def ci(pattern: str, anchors: tuple[str, ...] = ()) -> CIPattern:
-    return CIPattern(pattern, anchors)
+def ci(pattern: str, anchors: tuple[str, ...] = (), fast: bool = False) -> CIPattern:
+    return CIPattern(pattern, anchors, fast)
 
 
 class Guarded:
