@@ -22,6 +22,8 @@ from typing import Any
 
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article, pmid_or_none
+from pipeline.search import SearchSyntaxError, follow_where, snippets
+from pipeline.search import plan as search_plan
 from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
 
 SCOPES = ("in_scope", "off_topic", "all")
@@ -59,8 +61,12 @@ def _label_field(lab: Label) -> tuple[str, Any, Any]:
 _OTHER_FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("year_from", int | None, field(default=None)),
     ("year_to", int | None, field(default=None)),
-    # FTS5 over title+abstract, always quoted (see fts_query)
+    # the query language of pipeline.search (PubMed-style), FTS5 + bound SQL
     ("search", str | None, field(default=None)),
+    # entered PubMed on/after this ISO date, or "last-crawl": first stored by the last crawl
+    ("added_since", str | None, field(default=None)),
+    # True: only records naming a trial registration (pipeline.trials)
+    ("registered", bool | None, field(default=None)),
     # in_scope | off_topic | all (by labels.relevance)
     ("scope", str, field(default="in_scope")),
     # all | human | animal (animal = design preclinical)
@@ -138,17 +144,17 @@ def _placeholders(values: Sequence[object]) -> str:
 def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
     """``FROM ... WHERE ...`` of the filtered studies (aliases: a articles, l labels, s fts)."""
     params: list[Any] = []
-    sql = "FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid"
-    match = fts_query(f.search)
-    if match is not None:
-        # CROSS JOIN pins the full-text match as the outer loop: run once, not once per row.
-        sql = (
-            "FROM (SELECT rowid AS fts_rowid, bm25(articles_fts) AS fts_rank FROM articles_fts"
-            " WHERE articles_fts MATCH ?) s CROSS JOIN articles a ON a.pmid = s.fts_rowid"
-            " LEFT JOIN labels l ON l.pmid = a.pmid"
-        )
-        params.append(match)
     where: list[str] = []
+    plan = search_plan(f.search)  # raises SearchSyntaxError on an unreadable search
+    sql = (plan.join if plan else "FROM articles a") + " LEFT JOIN labels l ON l.pmid = a.pmid"
+    if plan is not None:
+        params.extend(plan.join_params)
+        if plan.where:
+            where.append(plan.where)
+            params.extend(plan.where_params)
+    added_sql, added_params = follow_where(f.added_since, f.registered)
+    where.extend(added_sql)
+    params.extend(added_params)
     if not f.include_deleted:
         where.append("a.deleted = 0")
     if f.scope in ("in_scope", "off_topic"):
@@ -210,11 +216,17 @@ def _rank_case() -> tuple[str, list[Any]]:
     return f"(CASE l.design {whens} ELSE {len(DESIGN_RANK)} END)", params
 
 
+def _ranked(f: Any) -> bool:
+    """Does the filter's search give a relevance rank (s.fts_rank)?"""
+    plan = search_plan(f.search)
+    return plan is not None and plan.ranked
+
+
 def _order_by(sort: str, has_search: bool) -> tuple[str, list[Any]]:
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; valid: {', '.join(SORTS)}")
     if sort == "relevance" and has_search:
-        return "ORDER BY s.fts_rank, a.pmid DESC", []
+        return "ORDER BY s.fts_rank IS NULL, s.fts_rank, a.pmid DESC", []
     if sort == "newest":
         return "ORDER BY a.entrez_date IS NULL, a.entrez_date DESC, a.pmid DESC", []
     if sort == "year":
@@ -293,7 +305,7 @@ def list_studies(
 ) -> list[dict[str, Any]]:
     """One page of matching studies, strongest evidence first by default."""
     sql, params = _from_where(f)
-    order, order_params = _order_by(sort, fts_query(f.search) is not None)
+    order, order_params = _order_by(sort, _ranked(f))
     page = " LIMIT ? OFFSET ?"
     page_params = [-1 if limit is None else int(limit), max(0, int(offset))]
     rows = conn.execute(
@@ -616,6 +628,8 @@ def model_card() -> dict[str, Any] | None:
 
 __all__ = [
     "FILTER_LABELS",
+    "SearchSyntaxError",
+    "snippets",
     "resolve_db_path",
     "StudyFilter",
     "breakdown",

@@ -232,7 +232,10 @@ def test_failing_migration_rolls_back_everything(v0: Path, monkeypatch: pytest.M
         raise sqlite3.OperationalError("disk on fire")
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
-    with pytest.raises(StoreError, match=r"from schema v1 to v2 failed.*nothing was changed") as e:
+    with pytest.raises(
+        StoreError,
+        match=rf"from schema v{len(schema.MIGRATIONS) - 1} to v{len(schema.MIGRATIONS)} failed.*nothing was changed",
+    ) as e:
         Store(v0)
     assert "\n" not in str(e.value)
     assert v0.read_bytes() == original  # v0 -> v1 ran and was rolled back with the failure
@@ -344,7 +347,7 @@ def test_connect_readonly_refuses_an_older_read_only_store_with_how_to_upgrade(
     for opener in (connect_readonly, lambda p: Store(p, readonly=True)):
         with pytest.raises(
             StoreError,
-            match="schema v0 and this kea needs v1, but it is read-only here: make it writable",
+            match=f"schema v0 and this kea needs v{schema.latest()}, but it is read-only here: make it writable",
         ):
             opener(v0)
     assert v0.read_bytes() == original and _backups(v0) == []
