@@ -120,6 +120,8 @@ def _precheck(query: str) -> None:
     opened: list[int] = []
     bracket = None
     for i, ch in enumerate(query):
+        if (ch < " " and ch not in "\t\n\r") or ch == "\x7f":
+            raise _err(f"control character {ch!r} in the search", query, i)  # FTS5 stops at NUL
         if quote is not None:
             if ch == '"':
                 quote = None
@@ -189,7 +191,8 @@ def _atoms(items: list[Any]) -> list[Any]:
             continue
         start, body, tag = int(item[0]), item[1][0], item.get("tag")
         word = _plain(item) if not tag else None
-        if tag and run and isinstance(body, str) and not body.startswith(('"', "-")):
+        mergeable = tag and tag.strip("[] \t").lower() in FTS_FIELDS
+        if mergeable and run and isinstance(body, str) and not body.startswith(('"', "-")):
             del out[-len(run) :]
             start = run[0][0]
             body = " ".join([w for _, w in run] + [body])

@@ -45,7 +45,9 @@ _NORMALISE: dict[str, Any] = {
     "ISRCTN": lambda m: "ISRCTN" + _digits(m.group(1)),
     "EU CT": lambda m: m.group(1),
     "EudraCT": lambda m: m.group(1),
-    "ChiCTR": lambda m: "ChiCTR" + (m.group(1).upper() + "-" if m.group(1) else "") + m.group(2),
+    "ChiCTR": lambda m: (
+        "ChiCTR" + ("-" + m.group(1).upper() + "-" if m.group(1) else "") + m.group(2)
+    ),
     "ANZCTR": lambda m: "ACTRN" + _digits(m.group(1)),
     "IRCT": lambda m: "IRCT" + m.group(1).upper(),
     "CTRI": lambda m: f"CTRI/{m.group(1)}/{m.group(2)}/{m.group(3)}",
@@ -53,6 +55,7 @@ _NORMALISE: dict[str, Any] = {
     "jRCT": lambda m: "jRCT" + m.group(1).lower() + m.group(2),
     "UMIN-CTR": lambda m: "UMIN" + m.group(1),
     "JapicCTI": lambda m: "JapicCTI-" + m.group(1),
+    "NTR": lambda m: "NTR" + m.group(1),
 }
 
 REGISTRIES: tuple[_Registry, ...] = (
@@ -104,7 +107,7 @@ REGISTRIES: tuple[_Registry, ...] = (
     ),
     _Registry(
         "jRCT",
-        re.compile(r"\b(?:JPRN-)?jRCT([a-z]?)(\d{10})(?!\d)", re.IGNORECASE),
+        re.compile(r"\b(?:JPRN-)?jRCT([a-z]?)(\d{9,10})(?!\d)", re.IGNORECASE),
         "https://jrct.niph.go.jp/en-latest-detail/{id}",
     ),
     _Registry(
@@ -116,6 +119,9 @@ REGISTRIES: tuple[_Registry, ...] = (
         "JapicCTI",
         re.compile(r"\b(?:JPRN-)?JapicCTI" + _SEP + r"(\d{6})(?!\d)", re.IGNORECASE),
         ICTRP,
+    ),
+    _Registry(  # the Netherlands Trial Register (closed 2022; ids still cited)
+        "NTR", re.compile(r"\bNTR\s?(\d{3,5})(?!\d)"), ICTRP
     ),
 )
 _BY_NAME = {r.name: r for r in REGISTRIES}
