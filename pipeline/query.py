@@ -23,6 +23,7 @@ from typing import Any
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article, pmid_or_none
 from pipeline.search import SearchSyntaxError, follow_where, snippets
+from pipeline.trials import article_trial_ids, links
 from pipeline.search import plan as search_plan
 from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
 
@@ -600,6 +601,7 @@ def export_record(
         "language": article.language,
         "retracted": article.retracted,
         "entrez_date": article.entrez_date,
+        "trial_ids": article_trial_ids(article),
     }
     for name in EXPORT_LABEL_FIELDS:
         rec[name] = labels.get(name) if labels is not None else None

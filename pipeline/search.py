@@ -167,7 +167,10 @@ def parse(query: str) -> Node | None:
     except RecursionError:
         raise SearchSyntaxError(f"search {text[:40]!r}...: too deeply nested") from None
     counter = [0]
-    return _build(_atoms(list(tokens)), text, counter)
+    node = _build(_atoms(list(tokens)), text, counter)
+    if node is None:
+        raise _err("nothing to search (no word with a letter or digit)", text, 0)
+    return node
 
 
 def _plain(item: Any) -> str | None:
@@ -217,8 +220,12 @@ def _explain(text: str, loc: int) -> str:
     return f"unexpected {rest[:10]!r}"
 
 
-def _build(items: list[Any], text: str, counter: list[int]) -> Node:
-    """Fold ``[op?] atom ([op] atom)*`` left to right (PubMed's order), implicit AND."""
+def _build(items: list[Any], text: str, counter: list[int]) -> Node | None:
+    """Fold ``[op?] atom ([op] atom)*`` left to right (PubMed's order), implicit AND.
+
+    A term with no letter or digit (``-``, ``&``, ``(-)`` in a pasted title) has no token
+    to search, as the index's tokenizer would drop it too: it is left out, and None is
+    returned when nothing is left."""
     node: Node | None = None
     pending: str | None = None
     for item in items:
@@ -230,6 +237,8 @@ def _build(items: list[Any], text: str, counter: list[int]) -> Node:
                 raise _err(f"{pending} has no term before it", text, 0)
             continue
         operand = _atom(item, text, counter)
+        if operand is None:
+            continue
         if node is None:
             node = Not(operand) if pending == "NOT" else operand
         elif pending == "OR":
@@ -248,7 +257,6 @@ def _build(items: list[Any], text: str, counter: list[int]) -> Node:
         pending = None
     if pending is not None:
         raise _err(f"{pending} has no term after it", text, len(text.rstrip()) - len(pending))
-    assert node is not None
     return node
 
 
@@ -256,7 +264,7 @@ def _is(node: Node, op: str) -> bool:
     return isinstance(node, Bool) and node.op == op
 
 
-def _atom(item: Any, text: str, counter: list[int]) -> Node:
+def _atom(item: Any, text: str, counter: list[int]) -> Node | None:
     start, body, tag = item
     field = _field(tag, text, start) if tag else None
     if isinstance(body, pp.ParseResults):  # a parenthesised group
@@ -269,7 +277,8 @@ def _atom(item: Any, text: str, counter: list[int]) -> Node:
     raw = str(body)
     negate = False
     phrase = raw.startswith('"')
-    if not phrase and raw.startswith("-") and len(raw) > 1:
+    after_space = start == 0 or text[start - 1] in " \t\r\n("
+    if not phrase and raw.startswith("-") and len(raw) > 1 and after_space:
         negate, raw = True, raw[1:]  # -word: NOT word
         phrase = False
     prefix = raw.endswith("*")
@@ -290,8 +299,7 @@ def _atom(item: Any, text: str, counter: list[int]) -> Node:
         term = Term(core.strip(), "doi", pos=start)
     else:
         if not _WORDCHAR.search(core):
-            what = "an empty phrase" if phrase else f"{raw!r} has no letter or digit"
-            raise _err(f"{what}: nothing to search", text, start)
+            return None
         term = Term(core, field, phrase=phrase, prefix=prefix, pos=start)
     return Not(term) if negate else term
 

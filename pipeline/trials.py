@@ -190,7 +190,16 @@ def links(ids: Iterable[str]) -> list[dict[str, str]]:
     return out
 
 
+def trial_note(article: Any) -> str | None:
+    """"Trial registration: NCT01234567 (ClinicalTrials.gov); ..." for citation notes."""
+    ids = trial_ids(getattr(article, "accession_numbers", ()), article.abstract)
+    if not ids:
+        return None
+    return "Trial registration: " + "; ".join(f"{t.id} ({t.registry})" for t in ids)
+
+
 __all__ = [
+    "trial_note",
     "REGISTRIES",
     "TrialId",
     "article_trial_ids",

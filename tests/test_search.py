@@ -133,6 +133,11 @@ def test_parse_tree_shapes() -> None:
     )
     assert s.parse("ketam*") == s.Term("ketam", prefix=True, pos=0)
     assert s.parse("s-ketamine") == s.Term("s-ketamine", pos=0)  # a hyphen inside is no NOT
+    # a pasted title: punctuation-only terms have no token and are left out; "-" is NOT
+    # only at the start of a term
+    assert s.parse("(R)-(-)-Ketamine & mice") == s.Bool(
+        "AND", (s.Term("R", pos=1), s.Term("-Ketamine", pos=7), s.Term("mice", pos=19))
+    )
     assert s.parse("2018:2024[dp]") == s.Term("2018:2024", "dp", pos=0)
     assert s.parse("2020[dp]") == s.Term("2020:2020", "dp", pos=0)
     # a tag applies to the words before it up to an operator (PubMed): the author "murrough jw"
@@ -153,7 +158,8 @@ def test_parse_tree_shapes() -> None:
         ("()", "empty parentheses", 2),
         ("a*b", "'*' may only end a term", 1),
         ("***", "nothing to search", 1),
-        ('""', "an empty phrase", 1),
+        ('""', "nothing to search", 1),
+        ("- & (-)", "nothing to search", 1),
         ("x 20x:2[dp]", "is not a year or a year range", 3),
         ("2024:2018[dp]", "ends before it starts", 1),
         ("abc[pmid]", "is not a PMID", 1),
