@@ -252,7 +252,7 @@ def count_studies(conn: sqlite3.Connection, f: StudyFilter) -> int:
 _LIST_COLUMNS = ", ".join(
     (
         "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
-        " a.entrez_date, l.pmid AS label_pmid",
+        " a.entrez_date, a.trial_ids, l.pmid AS label_pmid",
         *(f"l.{name}" for name in LABEL_NAMES),
         "l.needs_review, l.verified, l.confidence",
     )
@@ -292,6 +292,7 @@ def _list_row(row: sqlite3.Row) -> dict[str, Any]:
         "labelled": labelled,
         "is_demo": bool(row["is_demo"]),
         "entrez_date": row["entrez_date"],
+        "trials": links(json.loads(row["trial_ids"] or "[]")),
         **_urls(row["pmid"], row["doi"]),
     }
 
@@ -313,6 +314,21 @@ def list_studies(
         f"SELECT {_LIST_COLUMNS} {sql} {order}{page}", [*params, *order_params, *page_params]
     )
     return [_list_row(r) for r in rows]
+
+
+def filtered_pmids(conn: sqlite3.Connection, f: StudyFilter, among: Sequence[int]) -> set[int]:
+    """Which of these PMIDs match the filter (feeds, what's new: a few hundred at a time)."""
+    sql, params = _from_where(f)
+    out: set[int] = set()
+    keys = [int(p) for p in among]
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start : start + _CHUNK]
+        rows = conn.execute(
+            f"SELECT pmid FROM (SELECT a.pmid AS pmid {sql}) WHERE pmid IN ({_placeholders(part)})",
+            [*params, *part],
+        )
+        out.update(int(r[0]) for r in rows)
+    return out
 
 
 # -- one study ------------------------------------------------------------------------------
@@ -348,6 +364,7 @@ def study_detail(conn: sqlite3.Connection, pmid: str | int) -> dict[str, Any] | 
     if not out["labelled"]:
         out["needs_review"] = None
     out.update(_urls(article.pmid, article.doi))
+    out["trials"] = links(article_trial_ids(article))
     return out
 
 
@@ -379,7 +396,12 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
             COALESCE(SUM(l.relevance = 'in_scope' AND l.design = 'systematic_review'), 0)
                 AS systematic_reviews,
             COALESCE(SUM(l.relevance = 'in_scope' AND a.entrez_date >= ?), 0) AS new_last_30_days,
-            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 1), 0) AS retracted
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 1), 0) AS retracted,
+            COALESCE(SUM(l.relevance = 'in_scope' AND l.design = 'rct'
+                AND a.trial_ids IS NOT NULL), 0) AS rcts_registered,
+            COALESCE(SUM(a.retracted = 1 AND a.retracted_run = (SELECT MAX(id) FROM crawl_runs
+                WHERE status = 'completed') AND a.first_seen_run IS NOT a.retracted_run), 0)
+                AS newly_retracted
            FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid WHERE a.deleted = 0""",
         (since,),
     ).fetchone()
@@ -388,6 +410,7 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
         "SELECT MAX(finished_at) FROM crawl_runs WHERE status = 'completed'"
     ).fetchone()[0]
     out["last_update"] = _iso(finished)
+    out["new_since"] = since  # the "new in the last 30 days" tile opens added_since=this
     out["is_demo"] = meta(conn).get("demo") == "1"
     return out
 
@@ -640,6 +663,7 @@ __all__ = [
     "crawl_history",
     "evidence_map",
     "export_record",
+    "filtered_pmids",
     "fts_query",
     "headline",
     "iter_articles",

@@ -191,7 +191,7 @@ def links(ids: Iterable[str]) -> list[dict[str, str]]:
 
 
 def trial_note(article: Any) -> str | None:
-    """"Trial registration: NCT01234567 (ClinicalTrials.gov); ..." for citation notes."""
+    """ "Trial registration: NCT01234567 (ClinicalTrials.gov); ..." for citation notes."""
     ids = trial_ids(getattr(article, "accession_numbers", ()), article.abstract)
     if not ids:
         return None
