@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.errors import KeaError
 from pipeline.labels import Label
 from pipeline.query import FILTER_LABELS, POPULATIONS, SCOPES, StudyFilter
-from pipeline.errors import KeaError
 from pipeline.records import pmid_or_none
 from pipeline.search import check as check_search
 from pipeline.search import check_added_since

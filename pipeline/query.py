@@ -23,9 +23,9 @@ from typing import Any
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article, pmid_or_none
 from pipeline.search import SearchSyntaxError, follow_where, snippets
-from pipeline.trials import article_trial_ids, links
 from pipeline.search import plan as search_plan
 from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
+from pipeline.trials import article_trial_ids, links
 
 SCOPES = ("in_scope", "off_topic", "all")
 POPULATIONS = ("all", "human", "animal")
