@@ -182,9 +182,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "saved",
         help="saved searches: a name and a filter, followed by a feed after every crawl",
-        epilog="examples:\n  kea saved add 'PTSD trials' --search 'ptsd[ti]' --design rct\n"
-        "  kea saved add 'from a link' --url 'http://localhost:8501/studies?q=esketamine'\n"
-        "  kea saved list\n  kea saved remove 'PTSD trials'",
+        epilog="also: kea saved add NAME --url 'http://localhost:8501/studies?q=esketamine',"
+        " kea saved list, kea saved remove NAME\n"
+        "example: kea saved add 'PTSD trials' --search 'ptsd[ti]' --design rct",
     )
     saved = p.add_subparsers(dest="saved_command", required=True, metavar="ACTION")
     sp = saved.add_parser("add", help="save a search (the export filter flags, or --url)")
