@@ -18,6 +18,9 @@ from pipeline.errors import KeaError
 from pipeline.query import StudyFilter
 
 
+LISTED = 50  # records listed per search by `kea whatsnew` (the counts are always complete)
+
+
 def params_of(f: StudyFilter) -> str:
     """A filter as the URL query string a saved search stores."""
     return urlencode(to_query_params(f))
@@ -61,6 +64,9 @@ def refresh_feeds(db: str | Path | None, *, quiet: bool = False) -> list[Path]:
     except OSError as err:
         print(f"kea: feeds not written: {err.strerror or err}", file=sys.stderr)
         return []
+    except KeaError as err:  # e.g. a store that cannot be written: the command itself succeeded
+        print(f"kea: feeds not written: {err}", file=sys.stderr)
+        return []
     if not quiet:
         print(f"feeds: {len(paths)} written to {where}", file=sys.stderr)
     return paths
@@ -93,12 +99,16 @@ def whatsnew_lines(db: str | Path | None, name: str | None = None) -> list[str]:
             new = [e for e in events if e.kind == "new"]
             ret = [e for e in events if e.kind == "retracted"]
             lines.append(f"{label}: {len(new)} new, {len(ret)} newly retracted")
-            for e in events:
+            for e in events[:LISTED]:
                 st = e.study
                 flag = "RETRACTED " if e.kind == "retracted" or st.get("retracted") else ""
                 design = display(st.get("design")) if st.get("design") else "unclassified"
                 lines.append(
                     f"  {flag}{e.pmid}  {st.get('entrez_date') or '-'}  {design}  "
                     f"{(st.get('title') or '')[:100]}  https://pubmed.ncbi.nlm.nih.gov/{e.pmid}/"
+                )
+            if len(events) > LISTED:
+                lines.append(
+                    f"  ... and {len(events) - LISTED} more (kea export --added-since last-crawl)"
                 )
     return lines
