@@ -17,7 +17,6 @@ from dashboard.url import read_query_params, to_query_params
 from pipeline.errors import KeaError
 from pipeline.query import StudyFilter
 
-
 LISTED = 50  # records listed per search by `kea whatsnew` (the counts are always complete)
 
 
