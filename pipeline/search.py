@@ -455,6 +455,7 @@ class SearchPlan:
 _BASE = "FROM articles a"
 
 
+@lru_cache(maxsize=256)
 def plan(query: str | None) -> SearchPlan | None:
     """The search as SQL pieces for ``pipeline.query._from_where``; None for a blank one."""
     node = parse(query or "")
