@@ -110,6 +110,7 @@ def _grammar() -> pp.ParserElement:
     group = pp.Group(pp.Suppress("(") + expr + pp.Suppress(")"))("group")
     atom = pp.Group(pp.Located(group | phrase | word) + pp.Optional(tag))
     expr <<= pp.Optional(pp.Group(op)) + atom + pp.ZeroOrMore(pp.Optional(pp.Group(op)) + atom)
+    expr.parse_with_tabs()  # positions are of the text as typed (no tab expansion)
     return expr
 
 

@@ -143,6 +143,8 @@ def test_parse_tree_shapes() -> None:
     # a tag applies to the words before it up to an operator (PubMed): the author "murrough jw"
     assert s.parse("murrough jw[au]") == s.Term("murrough jw", "au", phrase=True, pos=0)
     assert s.parse("  ") is None and s.parse("") is None
+    # positions are of the text as typed (pyparsing would expand tabs; found by the fuzzer)
+    assert s.parse("x\t\t-a") == s.Bool("AND", (s.Term("x", pos=0), s.Not(s.Term("a", pos=3))))
 
 
 @pytest.mark.parametrize(
