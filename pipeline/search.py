@@ -96,7 +96,8 @@ Node = Term | Not | Bool
 
 
 def _err(message: str, query: str, pos: int) -> SearchSyntaxError:
-    return SearchSyntaxError(f"search {query!r}: {message} at character {pos + 1}")
+    shown = query if len(query) <= 80 else query[:77] + "..."
+    return SearchSyntaxError(f"search {shown!r}: {message} at character {pos + 1}")
 
 
 @lru_cache(maxsize=1)
@@ -337,8 +338,6 @@ def _fts_leaf(t: Term) -> str | None:
         return None
     cols = FTS_FIELDS[t.field] if t.field else DEFAULT_COLUMNS
     prefix = t.prefix
-    if t.field in ("au", "author") and not t.phrase and not prefix:
-        pass
     if t.field in ("au", "author") and len(t.text.split()) > 1 and not prefix:
         prefix = True  # "smith j"[au] finds Smith JA, as PubMed's author search does
     spec = cols[0] if len(cols) == 1 else "{" + " ".join(cols) + "}"
