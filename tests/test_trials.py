@@ -127,3 +127,38 @@ def test_store_column_and_registered_filter(tmp_path: Path) -> None:
     reg = {r["pmid"] for r in q.list_studies(conn, StudyFilter(registered=True, scope="all"))}
     assert reg == {"11", "12"}
     assert q.count_studies(conn, StudyFilter(registered=False, scope="all")) == 1
+
+
+def test_registrations_in_every_export(tmp_path: Path) -> None:
+    import csv
+    import io
+    import json
+
+    import bibtexparser
+    import rispy
+
+    from pipeline.export import export_bytes
+
+    arts = [
+        Article(pmid="21", title="A", accession_numbers=["NCT01234567"], pub_year=2020),
+        Article(pmid="22", title="B", pub_year=2021),
+    ]
+    with Store(tmp_path / "kea.sqlite") as store:
+        store.upsert_batch(arts)
+    conn = q.connect(tmp_path / "kea.sqlite")
+    f = StudyFilter(scope="all")
+    rows = {
+        r["pmid"]: r for r in csv.DictReader(io.StringIO(export_bytes(conn, "csv", f).decode()))
+    }
+    assert rows["21"]["trial_ids"] == "NCT01234567" and rows["22"]["trial_ids"] == ""
+    jl = [json.loads(x) for x in export_bytes(conn, "jsonl", f).decode().splitlines()]
+    assert {r["pmid"]: r["trial_ids"] for r in jl} == {"21": ["NCT01234567"], "22": []}
+    ris = {e["accession_number"]: e for e in rispy.loads(export_bytes(conn, "ris", f).decode())}
+    assert ris["21"]["notes"] == ["Trial registration: NCT01234567 (ClinicalTrials.gov)"]
+    assert "notes" not in ris["22"]
+    bib = {
+        e.key: e
+        for e in bibtexparser.parse_string(export_bytes(conn, "bibtex", f).decode()).entries
+    }
+    assert "NCT01234567 (ClinicalTrials.gov)" in bib["pmid21"]["note"]
+    assert "note" not in bib["pmid22"].fields_dict
