@@ -135,6 +135,18 @@ def _snippets(db: str, search: str, pmids: tuple[str, ...]) -> dict[str, dict[st
     return query_snippets(data.conn(db), search, pmids)
 
 
+def relevance_when_searching(f: StudyFilter) -> None:
+    """A new search orders by relevance (unless another order was picked); no search, no
+    relevance. Runs before the page's order widget ("st_sort") is drawn."""
+    ss = st.session_state
+    if f.search != ss.get("st_last_search"):
+        if f.search and ss.get("st_sort") == "strength":
+            ss["st_sort"] = "relevance"
+        elif not f.search and ss.get("st_sort") == "relevance":
+            ss["st_sort"] = "strength"
+    ss["st_last_search"] = f.search
+
+
 def detail_follow(d: dict[str, Any]) -> None:
     """Entry date and registry links under a study's byline."""
     bits = [f"Entered PubMed {d['entrez_date']}"] if d.get("entrez_date") else []

@@ -42,6 +42,7 @@ if "st_sort" not in st.session_state:  # the URL sets the page's state once, the
     st.session_state["st_page"] = min(url_page or 1, pages)
     if not ok:
         bad_keys.append("page")
+search_ui.relevance_when_searching(f)
 if st.session_state.get("st_page", 1) > pages:  # the filter narrowed: fewer pages now
     st.session_state["st_page"] = pages
 url_pmid, ok = url.read_pmid(st.query_params.get_all("pmid"))
