@@ -34,12 +34,13 @@ SYNTAX_HELP = (
 # -- Overview tiles ------------------------------------------------------------------------
 def tile_targets(head: dict[str, Any]) -> dict[str, StudyFilter]:
     """What each headline tile counts, as the filter that lists those studies."""
+    counted = {"retracted": False}  # a retracted study is in no count but its own tile
     return {
-        "rcts": StudyFilter(designs=("rct",)),
-        "systematic_reviews": StudyFilter(designs=("systematic_review",)),
-        "new_last_30_days": StudyFilter(added_since=head["new_since"]),
+        "rcts": StudyFilter(designs=("rct",), **counted),
+        "systematic_reviews": StudyFilter(designs=("systematic_review",), **counted),
+        "new_last_30_days": StudyFilter(added_since=head["new_since"], **counted),
         "retracted": StudyFilter(retracted=True),
-        "rcts_registered": StudyFilter(designs=("rct",), registered=True),
+        "rcts_registered": StudyFilter(designs=("rct",), registered=True, **counted),
     }
 
 

@@ -106,7 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: kea export --format ris --condition ptsd --design rct --out ptsd_rcts.ris",
     )
     p.add_argument("--format", required=True, choices=list(FORMATS))
-    p.add_argument("--out", default="-", help="output file, or - for standard output (default)")
+    p.add_argument(
+        "--out",
+        default="-",
+        help="output file; a folder: a file named by the filter and date in it "
+        "(kea-ptsd-rct-2026-12-04.csv); - for standard output (default). Beside a CSV, "
+        "JSONL, RIS, BibTeX or CSL-JSON file goes FILE.about.json (query, crawl date, "
+        "model version, filter); an XLSX has an About sheet",
+    )
     _db_arg(p)
     add_filter_args(p)
 
@@ -126,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train the classifier on gold-labelled JSONL files",
+        help="train the classifier on gold-labelled JSONL files (records the development-CV "
+        "and sealed-part metrics, calibrates every label, writes the model card)",
         epilog="example: kea train --gold ../shared/corpus/dev.jsonl --out my-model.json",
     )
     p.add_argument(
@@ -148,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "evaluate",
-        help="cross-validated metrics on gold files, with baselines",
+        help="development-part CV and sealed-part metrics (95%% intervals), calibration and "
+        "review flags, with baselines",
         epilog="example: kea evaluate --gold ../shared/corpus/dev.jsonl --json",
     )
     p.add_argument("--gold", action="append", required=True, help="gold JSONL file (repeatable)")
@@ -333,9 +342,7 @@ def _check_out(out: str, fmt: str) -> None:
     if not out.strip():
         raise KeaError("--out is empty: give a file name, or - for standard output")
     target = os.path.abspath(out)
-    folder = os.path.dirname(target)
-    if os.path.isdir(target):
-        raise KeaError(f"--out {out} is a folder: give a file name")
+    folder = target if os.path.isdir(target) else os.path.dirname(target)
     if not os.path.isdir(folder):
         raise KeaError(f"--out {out}: folder {folder} does not exist")
     if os.path.exists(target) and not os.path.isfile(target):
@@ -350,23 +357,27 @@ def _check_out(out: str, fmt: str) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from pipeline.export import export_to
+    from pipeline.export import export_file, export_filename
     from pipeline.store import Store
 
     filt = filter_from_args(args)  # every check before the database is opened
     _check_out(args.out, args.format)
+    out = args.out
+    if out != "-" and os.path.isdir(out):  # a folder: the file is named by filter and date
+        out = os.path.join(out, export_filename(filt, args.format))
     with Store(args.db, readonly=True) as store:
         try:
-            n = export_to(store, args.format, args.out, filt)
+            written = export_file(store, args.format, out, filt)
         except BrokenPipeError:
             raise
         except OSError as err:
             if args.out == "-":
                 _silence_stdout()
-            where = "standard output" if args.out == "-" else args.out
+            where = "standard output" if args.out == "-" else out
             raise KeaError(f"cannot write {where}: {err.strerror or err}") from None
     if args.out != "-":
-        print(f"wrote {n} records to {args.out}", file=sys.stderr)
+        beside = f" (provenance in {written.about})" if written.about else ""
+        print(f"wrote {written.records} records to {written.path}{beside}", file=sys.stderr)
     return 0
 
 

@@ -148,6 +148,19 @@ def _drop_repeated_title(text: str, title: str) -> str:
     return (text[:second] + text[end:]).strip()
 
 
+_PRINT_PAGES = re.compile(r"^\d")
+_NO_VOLUME = "KEANOVOLUME"
+
+
+def is_print_without_volume(a: Article) -> bool:
+    """Printed pages (not an e-locator like 'e123') but neither volume nor issue recorded.
+
+    AMA's CSL style takes "no volume, no issue" for an advance online publication and
+    prints "Published online <date>"; for such a print article that is false.
+    """
+    return bool(a.pages and _PRINT_PAGES.match(a.pages.strip())) and not (a.volume or a.issue)
+
+
 def format_citation(article: Article | Mapping[str, Any], style: str) -> str:
     """One reference as plain text in 'ama', 'apa' or 'vancouver' style."""
     key = STYLES.get(style.lower())
@@ -155,11 +168,15 @@ def format_citation(article: Article | Mapping[str, Any], style: str) -> str:
         raise ExportError(f"unknown citation style {style!r}; use one of {', '.join(STYLES)}")
     a = as_article(article)
     item = csl_item(a)
+    placeholder = key == STYLES["ama"] and is_print_without_volume(a)
+    rendered = {**item, "volume": _NO_VOLUME} if placeholder else item
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # citeproc-py warns about CSL features it skips
-        bib = CitationStylesBibliography(_style(key), CiteProcJSON([item]), formatter.plain)
+        bib = CitationStylesBibliography(_style(key), CiteProcJSON([rendered]), formatter.plain)
         bib.register(Citation([CitationItem(item["id"])]))
         text = _fix_plain(str(bib.bibliography()[0]))
+    if placeholder:  # '2018;KEANOVOLUME:123-130' -> '2018:123-130', AMA's form without volume
+        text = text.replace(";" + _NO_VOLUME, "").replace(_NO_VOLUME, "")
     if not item.get("author") and item.get("title"):
         text = _drop_repeated_title(text, item["title"])
     return RETRACTED_PREFIX + text if a.retracted else text
@@ -254,6 +271,39 @@ def _bib_text(text: str) -> str:
     return _LATEX.unicode_to_latex(_bib_value(text))
 
 
+_WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
+
+
+def _needs_protection(core: str, first: bool) -> bool:
+    """A capital BibTeX styles must keep: any capital after a word's first letter (PTSD,
+    MADRS, mRNA, COVID-19), or a capitalised word that does not open the title (a proper
+    noun: Spravato, Montgomery-Åsberg; or the word after a colon)."""
+    letters = [c for c in core if c.isalpha()]
+    if not letters:
+        return False
+    if any(c.isupper() for c in letters[1:]):
+        return True
+    return letters[0].isupper() and not first
+
+
+def _bib_title(text: str) -> str:
+    """A title as LaTeX with its capitals brace-protected word by word ({PTSD}, {MADRS}),
+    so a bibliography style that changes case ('plain', 'apalike') keeps them."""
+    out = []
+    first = True
+    for token in re.split(r"(\s+)", _bib_value(text)):
+        if not token or token.isspace():
+            out.append(" " if token else "")
+            continue
+        lead, core, trail = _WORD_CORE.match(token).groups()  # type: ignore[union-attr]
+        encoded = _LATEX.unicode_to_latex(core)
+        if _needs_protection(core, first):
+            encoded = "{" + encoded + "}"
+        out.append(_LATEX.unicode_to_latex(lead) + encoded + _LATEX.unicode_to_latex(trail))
+        first = first and not core
+    return "".join(out)
+
+
 def _bib_author(author: Any) -> str | None:
     if author.collective_name:
         return "{" + _bib_value(author.collective_name) + "}"
@@ -289,7 +339,16 @@ def bibtex_entry(article: Article | Mapping[str, Any]) -> Entry:
     }
     # bibtexparser's writer adds the enclosing braces itself.
     fields = [
-        Field(k, v if k == "author" else _bib_text(v) if k in _TEXT_FIELDS else _bib_value(v))
+        Field(
+            k,
+            v
+            if k == "author"
+            else _bib_title(v)
+            if k == "title"
+            else _bib_text(v)
+            if k in _TEXT_FIELDS
+            else _bib_value(v),
+        )
         for k, v in values.items()
         if v
     ]

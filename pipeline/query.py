@@ -16,6 +16,7 @@ import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import field, make_dataclass, replace
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,8 +143,19 @@ def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
 
-def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
-    """``FROM ... WHERE ...`` of the filtered studies (aliases: a articles, l labels, s fts)."""
+def _from_where(
+    f: StudyFilter,
+    *,
+    counted: bool = False,
+    retracted_only: bool = False,
+    pmids: Sequence[int] | None = None,
+) -> tuple[str, list[Any]]:
+    """``FROM ... WHERE ...`` of the filtered studies (aliases: a articles, l labels, s fts).
+
+    ``counted``: only the studies that count as evidence (retracted ones never do);
+    ``retracted_only``: only the retracted ones (what a count leaves out); ``pmids``:
+    only these records (store keys).
+    """
     params: list[Any] = []
     where: list[str] = []
     plan = search_plan(f.search)  # raises SearchSyntaxError on an unreadable search
@@ -196,6 +208,13 @@ def _from_where(f: StudyFilter) -> tuple[str, list[Any]]:
     if f.retracted is not None:
         where.append("a.retracted = ?")
         params.append(int(f.retracted))
+    if counted:
+        where.append("a.retracted = 0")
+    if retracted_only:
+        where.append("a.retracted = 1")
+    if pmids is not None:
+        where.append("a.pmid IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps([int(p) for p in pmids]))
     if where:
         sql += " WHERE " + " AND ".join(where)
     return sql, params
@@ -243,9 +262,10 @@ def _order_by(sort: str, has_search: bool) -> tuple[str, list[Any]]:
 
 
 # -- list and count -----------------------------------------------------------------------
-def count_studies(conn: sqlite3.Connection, f: StudyFilter) -> int:
-    """How many studies match (for the headline of a filtered view)."""
-    sql, params = _from_where(f)
+def count_studies(conn: sqlite3.Connection, f: StudyFilter, *, counted: bool = False) -> int:
+    """How many studies match (for the headline of a filtered view, whose list shows the
+    retracted ones marked); ``counted=True``: only those that count as evidence."""
+    sql, params = _from_where(f, counted=counted)
     return int(conn.execute(f"SELECT COUNT(*) {sql}", params).fetchone()[0])
 
 
@@ -254,7 +274,7 @@ _LIST_COLUMNS = ", ".join(
         "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
         " a.entrez_date, a.trial_ids, l.pmid AS label_pmid",
         *(f"l.{name}" for name in LABEL_NAMES),
-        "l.needs_review, l.verified, l.confidence",
+        "l.needs_review, l.review, l.verified, l.confidence, l.evidence",
     )
 )
 
@@ -271,13 +291,114 @@ def _urls(pmid: object, doi: str | None) -> dict[str, str | None]:
     }
 
 
-def _list_row(row: sqlite3.Row) -> dict[str, Any]:
+# -- the confidence of what is shown ---------------------------------------------------------
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def shown_confidence(labels: dict[str, Any]) -> dict[str, float | None]:
+    """Per label, the confidence that the value shown is right (common.md's contract).
+
+    ``confidence[label]`` when the model wrote it; for rows written before that: a set
+    label takes the lowest of its shown members (``conditions:<c>``), never of the
+    classes it does not show; a single label its ``label:value`` entry. A label a human
+    verified is 1.0: the model's old probability is not the confidence of a human's value.
+    None when nothing says.
+    """
+    conf = labels.get("confidence") or {}
+    verified = set(labels.get("verified") or ())
+    out: dict[str, float | None] = {}
+    for lab in LABELS:
+        name = lab.name
+        if name in verified:
+            out[name] = 1.0
+            continue
+        got = _number(conf.get(name))
+        if got is None:
+            value = labels.get(name)
+            if lab.is_set:
+                members = [_number(conf.get(f"{name}:{m}")) for m in value or ()]
+                known = [m for m in members if m is not None]
+                got = min(known) if known else None
+            elif value is not None:
+                got = _number(conf.get(f"{name}:{value}"))
+        out[name] = got
+    return out
+
+
+def lowest_confidence(shown: dict[str, float | None]) -> tuple[str | None, float | None]:
+    """The least certain shown label and its confidence ((None, None) when none is known)."""
+    known = [(p, name) for name, p in shown.items() if p is not None]
+    if not known:
+        return None, None
+    p, name = min(known)
+    return name, p
+
+
+def _without_model_view(d: dict[str, Any], verified: set[str]) -> dict[str, Any]:
+    """A confidence/evidence dict without the entries of human-verified labels."""
+    return {k: v for k, v in d.items() if k.split(":", 1)[0] not in verified}
+
+
+def verifications(
+    conn: sqlite3.Connection, pmids: Sequence[str | int]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """pmid -> label -> the latest human correction: author, time (ISO, UTC), source."""
+    keys = [int(p) for p in pmids]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        rows = conn.execute(
+            "SELECT pmid, field, author, created_at, source FROM corrections"
+            f" WHERE pmid IN ({_placeholders(chunk)}) ORDER BY id",
+            chunk,
+        )
+        for r in rows:
+            out.setdefault(str(r["pmid"]), {})[r["field"]] = {
+                "author": r["author"],
+                "at": _iso(r["created_at"]),
+                "source": r["source"],
+            }
+    return out
+
+
+def _confidence_fields(
+    labels: dict[str, Any] | None, verified_by: dict[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    """The row fields of the confidence contract (see ``list_studies``)."""
+    if labels is None:
+        return {
+            "confidence": {},
+            "evidence": {},
+            "label_confidence": {lab.name: None for lab in LABELS},
+            "min_confidence": None,
+            "min_confidence_label": None,
+            "verified_by": {},
+        }
+    verified = set(labels.get("verified") or ())
+    shown = shown_confidence(labels)
+    low_label, low = lowest_confidence(shown)
+    return {
+        "confidence": _without_model_view(labels.get("confidence") or {}, verified),
+        "evidence": _without_model_view(labels.get("evidence") or {}, verified),
+        "label_confidence": shown,
+        "min_confidence": low,
+        "min_confidence_label": low_label,
+        "verified_by": {
+            name: (verified_by or {}).get(name, {"author": None, "at": None, "source": None})
+            for name in labels.get("verified") or ()
+        },
+    }
+
+
+def _list_row(
+    row: sqlite3.Row, verified_by: dict[str, dict[str, dict[str, Any]]]
+) -> dict[str, Any]:
     labelled = row["label_pmid"] is not None
     lab = decode_label_row(row) if labelled else None
-    confidence = lab["confidence"] if lab else {}
-    numbers = [v for v in confidence.values() if isinstance(v, int | float)]
+    pmid = str(row["pmid"])
     return {
-        "pmid": str(row["pmid"]),
+        "pmid": pmid,
         "title": row["title"],
         "first_author": row["first_author"],
         "year": row["year"],
@@ -286,9 +407,9 @@ def _list_row(row: sqlite3.Row) -> dict[str, Any]:
         **{label.name: lab[label.name] if lab else _unlabelled(label) for label in LABELS},
         "retracted": bool(row["retracted"]),
         "needs_review": lab["needs_review"] if lab else None,
+        "review": lab["review"] if lab else None,
         "verified": lab["verified"] if lab else [],
-        "confidence": confidence,
-        "min_confidence": min(numbers) if numbers else None,
+        **_confidence_fields(lab, verified_by.get(pmid)),
         "labelled": labelled,
         "is_demo": bool(row["is_demo"]),
         "entrez_date": row["entrez_date"],
@@ -305,15 +426,27 @@ def list_studies(
     limit: int | None = 200,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    """One page of matching studies, strongest evidence first by default."""
+    """One page of matching studies, strongest evidence first by default.
+
+    Besides the labels each row carries the confidence of what it shows:
+    ``label_confidence`` {label: probability that the shown value is right, 1.0 for a
+    human-verified label, None when unknown}, ``min_confidence`` / ``min_confidence_label``
+    (the least certain shown label), ``verified_by`` {label: {author, at, source}} for the
+    human-verified labels, ``review`` (labels flagged for review; None on rows older than
+    per-label flags), and ``confidence``/``evidence`` as stored minus the model's entries
+    for human-verified labels. Retracted studies are listed (``retracted`` True), never
+    hidden: only counts leave them out.
+    """
     sql, params = _from_where(f)
     order, order_params = _order_by(sort, _ranked(f))
     page = " LIMIT ? OFFSET ?"
     page_params = [-1 if limit is None else int(limit), max(0, int(offset))]
     rows = conn.execute(
         f"SELECT {_LIST_COLUMNS} {sql} {order}{page}", [*params, *order_params, *page_params]
-    )
-    return [_list_row(r) for r in rows]
+    ).fetchall()
+    checked = [r["pmid"] for r in rows if r["verified"] not in (None, "[]")]
+    verified_by = verifications(conn, checked) if checked else {}
+    return [_list_row(r, verified_by) for r in rows]
 
 
 def filtered_pmids(conn: sqlite3.Connection, f: StudyFilter, among: Sequence[int]) -> set[int]:
@@ -334,6 +467,10 @@ def filtered_pmids(conn: sqlite3.Connection, f: StudyFilter, among: Sequence[int
 # -- one study ------------------------------------------------------------------------------
 def study_detail(conn: sqlite3.Connection, pmid: str | int) -> dict[str, Any] | None:
     """Everything about one record: the Article, its labels (flat), links; None if unknown.
+
+    The confidence fields are those of ``list_studies`` (``label_confidence``,
+    ``min_confidence``, ``verified_by``; no model confidence or evidence for a label a
+    human verified).
 
     Anything that is not a PMID (a 20-digit number would overflow SQLite) is unknown.
     """
@@ -359,7 +496,10 @@ def study_detail(conn: sqlite3.Connection, pmid: str | int) -> dict[str, Any] | 
         is_demo=bool(row["is_demo"]),
         labelled=row["pmid"] is not None,
     )
+    labels = decode_label_row(row) if out["labelled"] else None
     out.update(decode_label_row(row))
+    checked = verifications(conn, [key]).get(str(key), {}) if labels else {}
+    out.update(_confidence_fields(labels, checked))
     out["pmid"] = article.pmid
     if not out["labelled"]:
         out["needs_review"] = None
@@ -383,7 +523,9 @@ def meta(conn: sqlite3.Connection) -> dict[str, str | None]:
 
 
 def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str, Any]:
-    """The dashboard's top numbers. Study counts are of live (not deleted) in-scope records;
+    """The dashboard's top numbers. Study counts are of live (not deleted) in-scope records
+    that count as evidence: a retracted study is in none of them, only in ``retracted``
+    (with its PMIDs in ``retracted_pmids``, to show beside the numbers);
     total_records/labelled/needs_review are of all live records."""
     since = ((today or date.today()) - timedelta(days=30)).isoformat()
     row = conn.execute(
@@ -391,13 +533,15 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
             COUNT(*) AS total_records,
             COUNT(l.pmid) AS labelled,
             COALESCE(SUM(l.needs_review = 1), 0) AS needs_review,
-            COALESCE(SUM(l.relevance = 'in_scope'), 0) AS in_scope,
-            COALESCE(SUM(l.relevance = 'in_scope' AND l.design = 'rct'), 0) AS rcts,
-            COALESCE(SUM(l.relevance = 'in_scope' AND l.design = 'systematic_review'), 0)
-                AS systematic_reviews,
-            COALESCE(SUM(l.relevance = 'in_scope' AND a.entrez_date >= ?), 0) AS new_last_30_days,
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0), 0) AS in_scope,
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0 AND l.design = 'rct'), 0)
+                AS rcts,
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0
+                AND l.design = 'systematic_review'), 0) AS systematic_reviews,
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0 AND a.entrez_date >= ?), 0)
+                AS new_last_30_days,
             COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 1), 0) AS retracted,
-            COALESCE(SUM(l.relevance = 'in_scope' AND l.design = 'rct'
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0 AND l.design = 'rct'
                 AND a.trial_ids IS NOT NULL), 0) AS rcts_registered,
             COALESCE(SUM(a.retracted = 1 AND a.retracted_run = (SELECT MAX(id) FROM crawl_runs
                 WHERE status = 'completed') AND a.first_seen_run IS NOT a.retracted_run), 0)
@@ -405,7 +549,14 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
            FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid WHERE a.deleted = 0""",
         (since,),
     ).fetchone()
-    out = {k: int(row[k]) for k in row.keys()}
+    out: dict[str, Any] = {k: int(row[k]) for k in row.keys()}
+    out["retracted_pmids"] = [
+        str(r[0])
+        for r in conn.execute(
+            "SELECT a.pmid FROM articles a JOIN labels l ON l.pmid = a.pmid WHERE a.deleted = 0"
+            " AND a.retracted = 1 AND l.relevance = 'in_scope' ORDER BY a.pmid DESC"
+        )
+    ]
     finished = conn.execute(
         "SELECT MAX(finished_at) FROM crawl_runs WHERE status = 'completed'"
     ).fetchone()[0]
@@ -415,9 +566,49 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
     return out
 
 
+def retracted_not_counted(
+    conn: sqlite3.Connection, f: StudyFilter, designs: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The retracted studies a count of ``f`` leaves out, to show beside it.
+
+    ``designs`` narrows to those designs as ``outcome_summary``/``question_answer`` do.
+    Returns ``{"count": k, "pmids": [...], "studies": [{pmid, title, year, design,
+    pubmed_url}], "text": "1 retracted study not counted"}`` (text None when k is 0).
+    """
+    if designs is not None:
+        picked = getattr(f, _DESIGN_FILTER)
+        chosen = tuple(d for d in designs if not picked or d in picked)
+        if not chosen:
+            return _retracted_block([])
+        f = replace(f, **{_DESIGN_FILTER: chosen})
+    sql, params = _from_where(f, retracted_only=True)
+    rows = conn.execute(
+        f"SELECT a.pmid, a.title, a.year, l.design {sql} ORDER BY a.pmid DESC", params
+    ).fetchall()
+    return _retracted_block(
+        [
+            {
+                "pmid": str(r["pmid"]),
+                "title": r["title"],
+                "year": r["year"],
+                "design": r["design"],
+                "pubmed_url": PUBMED_URL.format(pmid=r["pmid"]),
+            }
+            for r in rows
+        ]
+    )
+
+
+def _retracted_block(studies: list[dict[str, Any]]) -> dict[str, Any]:
+    k = len(studies)
+    text = None if not k else f"{k} retracted {'study' if k == 1 else 'studies'} not counted"
+    return {"count": k, "pmids": [s["pmid"] for s in studies], "studies": studies, "text": text}
+
+
 def _studies_cte(f: StudyFilter) -> tuple[str, list[Any]]:
-    """The filtered studies as a CTE ``fs`` with their label columns."""
-    sql, params = _from_where(f)
+    """The filtered studies that count as evidence (never a retracted one) as a CTE ``fs``
+    with their label columns; ``retracted_not_counted`` lists what it leaves out."""
+    sql, params = _from_where(f, counted=True)
     cols = ", ".join(("a.pmid, a.year", *(f"l.{name}" for name in LABEL_NAMES)))
     return f"WITH fs AS (SELECT {cols} {sql})", params
 
@@ -452,8 +643,11 @@ def outcome_summary(
 ) -> list[dict[str, Any]]:
     """Per condition and outcome among the strongest designs: studies and participants.
 
-    ``participants`` sums sample_size (reviews report pooled participants, so rct and
-    systematic_review sums can overlap); ``with_n`` says how many studies gave a size.
+    ``participants`` sums the stated sample sizes, None when no study of the cell states
+    one (never 0: "0 participants" would claim empty trials); ``with_n`` says how many
+    studies gave a size and ``n_not_stated`` how many did not ("N not stated (k studies)").
+    Reviews report pooled participants, so rct and systematic_review sums can overlap.
+    Retracted studies are not counted (``retracted_not_counted(conn, f, designs)``).
     """
     picked = getattr(f, _DESIGN_FILTER)
     chosen = tuple(d for d in designs if not picked or d in picked)
@@ -463,12 +657,98 @@ def outcome_summary(
     extra, extra_params = _condition_limit(f)
     rows = conn.execute(
         f"{cte} SELECT c.value AS condition, fs.outcome, COUNT(*) AS studies,"
-        " COALESCE(SUM(fs.sample_size), 0) AS participants, COUNT(fs.sample_size) AS with_n"
+        " SUM(fs.sample_size) AS participants, COUNT(fs.sample_size) AS with_n,"
+        " COUNT(*) - COUNT(fs.sample_size) AS n_not_stated"
         f" FROM fs, json_each(fs.conditions) c WHERE fs.conditions IS NOT NULL{extra}"
         " GROUP BY 1, 2 ORDER BY 1, 2",
         [*params, *extra_params],
     )
     return [dict(r) for r in rows]
+
+
+STRONG_DESIGNS = ("rct", "systematic_review")
+
+
+def _participants(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    sizes = [r["sample_size"] for r in rows if r.get("sample_size") is not None]
+    return {
+        "participants": sum(sizes) if sizes else None,
+        "with_n": len(sizes),
+        "n_not_stated": len(rows) - len(sizes),
+    }
+
+
+def question_answer(
+    conn: sqlite3.Connection,
+    filters: Sequence[StudyFilter],
+    designs: Sequence[str] = STRONG_DESIGNS,
+    *,
+    limit: int = 5000,
+) -> dict[str, Any]:
+    """How the studies of the given designs matching ANY of ``filters`` came out.
+
+    The Questions page's answer: each study once, retracted ones never counted (listed
+    in ``retracted``). Returns ``studies`` (counted), ``rows`` (list_studies rows, counted
+    ones, strength order), ``cells`` [{design, outcome, studies, participants (None when
+    no study states N), with_n, n_not_stated}] for every design x outcome, ``totals``
+    {outcome: studies}, ``participants``/``with_n``/``n_not_stated`` over all counted,
+    ``newest`` and ``largest`` (3 each), ``truncated`` (a filter had more than ``limit``
+    rows) and ``retracted`` (see ``retracted_not_counted``).
+    """
+    counted: dict[str, dict[str, Any]] = {}
+    left_out: dict[str, dict[str, Any]] = {}
+    truncated = False
+    for f in filters:
+        picked = getattr(f, _DESIGN_FILTER)
+        chosen = tuple(d for d in designs if not picked or d in picked)
+        if not chosen:
+            continue
+        rows = list_studies(conn, replace(f, **{_DESIGN_FILTER: chosen}), limit=limit)
+        truncated = truncated or len(rows) >= limit
+        for r in rows:
+            (left_out if r["retracted"] else counted).setdefault(r["pmid"], r)
+    rows = sorted(
+        counted.values(),
+        key=lambda r: (
+            DESIGN_RANK.get(r["design"], len(DESIGN_RANK)),
+            -(r["sample_size"] or -1),
+            -(r["year"] or 0),
+            r["pmid"],
+        ),
+    )
+    cells = []
+    for design in designs:
+        for outcome in VOCAB["outcome"]:
+            cell = [r for r in rows if r["design"] == design and r["outcome"] == outcome]
+            cells.append(
+                {"design": design, "outcome": outcome, "studies": len(cell), **_participants(cell)}
+            )
+    newest = sorted(rows, key=lambda r: (r["entrez_date"] or "", r["year"] or 0), reverse=True)
+    largest = sorted(
+        (r for r in rows if r["sample_size"]), key=lambda r: r["sample_size"], reverse=True
+    )
+    return {
+        "studies": len(rows),
+        "rows": rows,
+        "cells": cells,
+        "totals": {o: sum(r["outcome"] == o for r in rows) for o in VOCAB["outcome"]},
+        **_participants(rows),
+        "newest": newest[:3],
+        "largest": largest[:3],
+        "truncated": truncated,
+        "retracted": _retracted_block(
+            [
+                {
+                    "pmid": r["pmid"],
+                    "title": r["title"],
+                    "year": r["year"],
+                    "design": r["design"],
+                    "pubmed_url": r["pubmed_url"],
+                }
+                for r in sorted(left_out.values(), key=lambda r: int(r["pmid"]), reverse=True)
+            ]
+        ),
+    }
 
 
 def timeline(conn: sqlite3.Connection, f: StudyFilter) -> list[dict[str, Any]]:
@@ -522,13 +802,19 @@ def breakdown(conn: sqlite3.Connection, f: StudyFilter, field: str) -> list[dict
 
 
 def prisma_flow(conn: sqlite3.Connection) -> dict[str, Any]:
-    """Counts for a PRISMA-style flow from retrieval to in-scope studies per condition."""
+    """Counts for a PRISMA-style flow from retrieval to in-scope studies per condition.
+
+    ``retracted`` in-scope records are excluded (``included`` = in_scope - retracted), and
+    ``in_scope_by_condition`` counts the included ones only.
+    """
     row = conn.execute(
         """SELECT COUNT(*) AS retrieved,
             COALESCE(SUM(a.deleted = 1), 0) AS deleted,
             COALESCE(SUM(a.deleted = 0 AND l.relevance IS NULL), 0) AS unlabelled,
             COALESCE(SUM(a.deleted = 0 AND l.relevance = 'off_topic'), 0) AS off_topic,
-            COALESCE(SUM(a.deleted = 0 AND l.relevance = 'in_scope'), 0) AS in_scope
+            COALESCE(SUM(a.deleted = 0 AND l.relevance = 'in_scope'), 0) AS in_scope,
+            COALESCE(SUM(a.deleted = 0 AND l.relevance = 'in_scope' AND a.retracted = 1), 0)
+                AS retracted
            FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid"""
     ).fetchone()
     out: dict[str, Any] = {k: int(row[k]) for k in row.keys()}
@@ -538,11 +824,12 @@ def prisma_flow(conn: sqlite3.Connection) -> dict[str, Any]:
         "searches or crawls is stored once"
     )
     out["screened"] = out["retrieved"] - out["deleted"]
+    out["included"] = out["in_scope"] - out["retracted"]
     by_cond = {c: 0 for c in VOCAB["conditions"]}
     for r in conn.execute(
         "SELECT c.value, COUNT(*) FROM articles a JOIN labels l ON l.pmid = a.pmid,"
         " json_each(l.conditions) c WHERE a.deleted = 0 AND l.relevance = 'in_scope'"
-        " AND l.conditions IS NOT NULL GROUP BY 1"
+        " AND a.retracted = 0 AND l.conditions IS NOT NULL GROUP BY 1"
     ):
         by_cond[r[0]] = int(r[1])
     out["in_scope_by_condition"] = by_cond
@@ -570,30 +857,46 @@ def crawl_history(conn: sqlite3.Connection, limit: int = 20) -> list[dict[str, A
 _CHUNK = 500
 
 
+def _pmid_keys(pmids: Sequence[str | int]) -> list[int]:
+    """PMIDs as store keys; anything that is not a PMID matches nothing."""
+    keys = []
+    for p in pmids:
+        canonical = pmid_or_none(str(p)) if isinstance(p, str | int) else None
+        if canonical is not None:
+            keys.append(int(canonical))
+    return keys
+
+
 def iter_articles(
-    conn: sqlite3.Connection, f: StudyFilter
+    conn: sqlite3.Connection, f: StudyFilter, pmids: Sequence[str | int] | None = None
 ) -> Iterator[tuple[Article, dict[str, Any] | None, bool]]:
     """(Article, decoded labels or None, is_demo) in strength order, streamed.
 
-    Only the ordered PMIDs are held in memory; the big ``data`` column is read in
-    chunks, so 50k records never sit in one fetchall.
+    ``pmids``: only these of the filtered records (the dashboard's selected rows).
+    The labels carry ``verified_by`` (see ``verifications``). Only the ordered PMIDs are
+    held in memory; the big ``data`` column is read in chunks, so 50k records never sit
+    in one fetchall.
     """
-    sql, params = _from_where(f)
+    sql, params = _from_where(f, pmids=None if pmids is None else _pmid_keys(pmids))
     order, order_params = _order_by("strength", False)
-    pmids = [r[0] for r in conn.execute(f"SELECT a.pmid {sql} {order}", [*params, *order_params])]
-    for start in range(0, len(pmids), _CHUNK):
-        chunk = pmids[start : start + _CHUNK]
+    ordered = [r[0] for r in conn.execute(f"SELECT a.pmid {sql} {order}", [*params, *order_params])]
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
         rows = conn.execute(
             "SELECT a.pmid AS article_pmid, a.data, a.is_demo, l.* FROM articles a"
             f" LEFT JOIN labels l ON l.pmid = a.pmid WHERE a.pmid IN ({_placeholders(chunk)})",
             chunk,
         )
         by_pmid = {r["article_pmid"]: r for r in rows}
+        checked = [p for p, r in by_pmid.items() if r["verified"] not in (None, "[]")]
+        verified_by = verifications(conn, checked) if checked else {}
         for pmid in chunk:
             r = by_pmid.get(pmid)
             if r is None or r["data"] is None:  # deleted between the two reads
                 continue
             labels = decode_label_row(r) if r["pmid"] is not None else None
+            if labels is not None:
+                labels["verified_by"] = verified_by.get(str(pmid), {})
             yield Article.from_dict(json.loads(r["data"])), labels, bool(r["is_demo"])
 
 
@@ -603,7 +906,13 @@ EXPORT_LABEL_FIELDS = (*LABEL_NAMES, "confidence", "needs_review", "verified")
 def export_record(
     article: Article, labels: dict[str, Any] | None, *, is_demo: bool | None = None
 ) -> dict[str, Any]:
-    """One record as issue 2/3 name its fields; every label None when unlabelled."""
+    """One record as issue 2/3 name its fields; every label None when unlabelled.
+
+    Beside the labels: ``confidence`` and ``evidence`` as stored (minus the model's
+    entries for human-verified labels), ``label_confidence`` {label: confidence of the
+    value shown}, ``review`` (labels flagged for review), ``verified`` and ``verified_by``
+    {label: {author, at, source}}, and the PubMed link.
+    """
     rec: dict[str, Any] = {
         "pmid": article.pmid,
         "doi": article.doi,
@@ -624,20 +933,127 @@ def export_record(
         "language": article.language,
         "retracted": article.retracted,
         "entrez_date": article.entrez_date,
+        "pubmed_url": PUBMED_URL.format(pmid=article.pmid),
         "trial_ids": article_trial_ids(article),
     }
     for name in EXPORT_LABEL_FIELDS:
         rec[name] = labels.get(name) if labels is not None else None
+    if labels is None:
+        rec.update(
+            evidence=None, label_confidence=None, review=None, verified_by=None, model_version=None
+        )
+    else:
+        fields = _confidence_fields(labels, labels.get("verified_by"))
+        rec.update(
+            confidence=fields["confidence"],
+            evidence=fields["evidence"],
+            label_confidence=fields["label_confidence"],
+            review=labels.get("review"),
+            verified_by=fields["verified_by"],
+            model_version=labels.get("model_version"),
+        )
     if is_demo is not None:
         rec["is_demo"] = is_demo
     return rec
 
 
-def iter_export_rows(conn: sqlite3.Connection, f: StudyFilter) -> Iterator[dict[str, Any]]:
+def iter_export_rows(
+    conn: sqlite3.Connection, f: StudyFilter, pmids: Sequence[str | int] | None = None
+) -> Iterator[dict[str, Any]]:
     """Full bibliographic record + every label, strength order, streamed."""
     demo = meta(conn).get("demo") == "1"
-    for article, labels, is_demo in iter_articles(conn, f):
+    for article, labels, is_demo in iter_articles(conn, f, pmids):
         yield export_record(article, labels, is_demo=is_demo if demo else None)
+
+
+# -- provenance ---------------------------------------------------------------------------
+NCBI_NOTICE = (
+    "Bibliographic data from PubMed (U.S. National Library of Medicine, via NCBI E-utilities). "
+    "NLM/NCBI neither endorse nor check this export or the labels added to it; abstracts may "
+    "be protected by their publishers' copyright."
+)
+NCBI_DISCLAIMER_URL = "https://www.ncbi.nlm.nih.gov/About/disclaimer.html"
+
+
+def filter_fields(f: StudyFilter) -> dict[str, Any]:
+    """The fields of ``f`` that differ from the default view (tuples as lists)."""
+    out: dict[str, Any] = {}
+    for fld in dataclass_fields(f):
+        value = getattr(f, fld.name)
+        if value != fld.default:
+            out[fld.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def describe_filter(f: StudyFilter) -> str:
+    """The filter as 'name=value' pairs, only what differs from the defaults ('none')."""
+    parts = [
+        f"{name}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for name, v in filter_fields(f).items()
+    ]
+    return "; ".join(parts) if parts else "none"
+
+
+def _kea_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kea")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def provenance(
+    conn: sqlite3.Connection,
+    f: StudyFilter,
+    *,
+    pmids: Sequence[str | int] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Where an export comes from, for its About sheet / ``.about.json`` / zip.
+
+    ``query`` (the PubMed search), ``evidence_as_of`` (end of the last completed crawl,
+    UTC), ``model_versions`` (the models that made the labels of these records, from the
+    labels table: what ``kea classify`` wrote per row) and ``model_version`` (them joined,
+    or "not classified" when no record of the filter has labels), ``filter`` (text) and
+    ``filter_fields``, ``selected_pmids`` (when only some rows were exported),
+    ``record_count``, ``retracted_count``, ``exported_at``, ``kea_version``, ``source``
+    (NCBI's notice) and ``ncbi_disclaimer``; ``demo`` is True for the stand-in's records.
+    The NCBI API key is never read here.
+    """
+    info = meta(conn)
+    keys = None if pmids is None else _pmid_keys(pmids)
+    sql, params = _from_where(f, pmids=keys)
+    row = conn.execute(f"SELECT COUNT(*), COALESCE(SUM(a.retracted), 0) {sql}", params).fetchone()
+    versions = [
+        r[0]
+        for r in conn.execute(f"SELECT DISTINCT l.model_version {sql} ORDER BY 1", params)
+        if r[0] is not None
+    ]
+    last = conn.execute(
+        "SELECT query, finished_at FROM crawl_runs WHERE status = 'completed'"
+        " ORDER BY finished_at DESC, id DESC LIMIT 1"
+    ).fetchone()
+    stamp = (now or datetime.now(UTC)).astimezone(UTC)
+    out: dict[str, Any] = {
+        "title": "Ketamine Evidence Atlas export",
+        "query": info.get("query") or (last["query"] if last else None) or "unknown",
+        "evidence_as_of": _iso(last["finished_at"]) if last else None,
+        "model_versions": versions,
+        "model_version": ", ".join(versions) if versions else "not classified",
+        "filter": describe_filter(f),
+        "filter_fields": filter_fields(f),
+        "record_count": int(row[0]),
+        "retracted_count": int(row[1]),
+        "exported_at": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "kea_version": _kea_version(),
+        "source": NCBI_NOTICE,
+        "ncbi_disclaimer": NCBI_DISCLAIMER_URL,
+        "demo": info.get("demo") == "1",
+    }
+    if keys is not None:
+        out["selected_pmids"] = [str(k) for k in keys]
+    return out
 
 
 # -- the model card ------------------------------------------------------------------------
@@ -655,6 +1071,16 @@ __all__ = [
     "FILTER_LABELS",
     "SearchSyntaxError",
     "snippets",
+    "NCBI_NOTICE",
+    "STRONG_DESIGNS",
+    "describe_filter",
+    "filter_fields",
+    "lowest_confidence",
+    "provenance",
+    "question_answer",
+    "retracted_not_counted",
+    "shown_confidence",
+    "verifications",
     "resolve_db_path",
     "StudyFilter",
     "breakdown",

@@ -196,3 +196,57 @@ def test_bibtex_text_is_latex_that_decodes_back():
     assert (f["title"], f["journal"]) == (title, "Jöurnal #1")
     raw = {k: v.value for k, v in bibtexparser.parse_string(text).entries[0].fields_dict.items()}
     assert raw["doi"] == "10.1/a_b%c", "doi is a verbatim field: never LaTeX-escaped"
+
+
+# -- issue 8: capitals a BibTeX style must keep; AMA's "Published online" -----------------------
+PROTECTED_TITLE = (
+    "Esketamine for PTSD and MADRS-rated depression: Spravato in Montgomery-Åsberg "
+    "(mRNA, COVID-19) trials"
+)
+
+
+def test_bibtex_title_protects_acronyms_and_capitals():
+    article = dataclasses.replace(ARTICLE, title=PROTECTED_TITLE)
+    text = cite.to_bibtex([article])
+    raw = bibtexparser.parse_string(text)
+    assert not raw.failed_blocks
+    title = raw.entries[0]["title"]
+    for word in ("{PTSD}", "{MADRS-rated}", "{Spravato}", "({mRNA},", "{COVID-19})"):
+        assert word in title, (word, title)
+    assert "{Montgomery-\\r{A}sberg}" in title
+    assert title.startswith("Esketamine for ")  # the opening word is not frozen
+    assert "{depression" not in title and "{trials" not in title  # lower case stays free
+    decoded = bibtexparser.parse_string(
+        text, append_middleware=[middlewares.LatexDecodingMiddleware()]
+    )
+    assert decoded.entries[0]["title"] == PROTECTED_TITLE  # round-trips to the same words
+
+
+@pytest.mark.parametrize(
+    ("title", "frozen"),
+    [
+        ("PTSD after ketamine", "{PTSD} after ketamine"),
+        ("Ketamine in the ICU", "Ketamine in the {ICU}"),
+        ("A trial: Ketamine works", "A trial: {Ketamine} works"),
+        ("esketamine nasal spray", "esketamine nasal spray"),
+    ],
+)
+def test_bibtex_title_protection_word_by_word(title, frozen):
+    entry = cite.bibtex_entry(dataclasses.replace(ARTICLE, title=title))
+    assert entry["title"] == frozen
+
+
+def test_ama_print_article_without_volume_is_not_published_online():
+    print_only = dataclasses.replace(ARTICLE, volume=None, issue=None, pages="101-9")
+    text = cite.format_citation(print_only, "ama")
+    assert "Published online" not in text and "published online" not in text
+    assert "J Invent Psychiatry. 2021:101-109." in text
+    # an article with neither volume nor pages is ahead of print: AMA's wording stays
+    ahead = dataclasses.replace(ARTICLE, volume=None, issue=None, pages=None)
+    assert "Published online March 9, 2021" in cite.format_citation(ahead, "ama")
+    # an e-locator is an online article, not print pages
+    online = dataclasses.replace(ARTICLE, volume=None, issue=None, pages="e0123")
+    assert "Published online" in cite.format_citation(online, "ama")
+    # other styles and normal records are unchanged
+    assert "KEANOVOLUME" not in cite.format_citation(print_only, "apa")
+    assert cite.format_citation(ARTICLE, "ama").count("2021;12(4):101-109") == 1

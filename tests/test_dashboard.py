@@ -117,8 +117,11 @@ def test_every_page_renders(monkeypatch: pytest.MonkeyPatch, store_path: Path, p
 def test_overview_headline_matches_store(monkeypatch: pytest.MonkeyPatch, store_path: Path) -> None:
     at = open_app(monkeypatch, store_path)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Studies in scope"] == f"{len(expected_pmids()):,}"
-    assert metrics["RCTs"] == f"{len(expected_pmids(design='rct')):,}"
+    retracted = {r.article.pmid for r in make_records(N, SEED) if r.article.retracted}
+    assert retracted & expected_pmids(), "the factory store has a retracted in-scope study"
+    # retracted studies are never counted (issue 8)
+    assert metrics["Studies in scope"] == f"{len(expected_pmids() - retracted):,}"
+    assert metrics["RCTs"] == f"{len(expected_pmids(design='rct') - retracted):,}"
     at.selectbox(key="ov_cond").set_value("ptsd")
     at.selectbox(key="ov_design").set_value("rct").run()
     link = [p for p in at.get("page_link") if "PTSD" in p.proto.label][0]
@@ -228,7 +231,7 @@ def test_exports_produce_parseable_files(monkeypatch: pytest.MonkeyPatch, store_
 
     rows = list(csv.DictReader(io.StringIO(files["kea-studies.csv"].decode("utf-8"))))
     assert {r["pmid"] for r in rows} == want
-    assert {"design", "outcome", "confidence", "needs_review"} <= set(rows[0])
+    assert {"design", "outcome", "confidence_design", "needs_review"} <= set(rows[0])
     jsonl = [json.loads(x) for x in files["kea-studies.jsonl"].decode().splitlines() if x]
     assert {r["pmid"] for r in jsonl} == want
     ris = rispy.loads(files["kea-studies.ris"].decode("utf-8"))

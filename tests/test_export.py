@@ -40,7 +40,7 @@ BIB_FIELDS = (
     "language",
     "retracted",
 )
-LABEL_FIELDS = (
+LABEL_NAMES = (
     "relevance",
     "conditions",
     "subgroups",
@@ -51,10 +51,21 @@ LABEL_FIELDS = (
     "routes",
     "comparator",
     "psychotherapy",
-    "confidence",
+)
+LABEL_FIELDS = (*LABEL_NAMES, "confidence", "needs_review", "verified")
+FLAT_LABEL_FIELDS = (
+    *LABEL_NAMES,
     "needs_review",
     "verified",
+    *(f"confidence_{n}" for n in LABEL_NAMES),
+    *(f"evidence_{n}" for n in LABEL_NAMES),
 )
+
+
+def _model_view(labels: dict, key: str) -> dict:
+    """A stored confidence/evidence dict minus the entries of human-verified labels."""
+    drop = set(labels.get("verified") or ())
+    return {k: v for k, v in labels[key].items() if k.split(":")[0] not in drop}
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +110,13 @@ def test_jsonl(conn, records):
             assert all(row[f] is None for f in LABEL_FIELDS)
         else:
             assert row["conditions"] == rec.labels["conditions"]
-            assert row["confidence"] == rec.labels["confidence"]
+            assert row["confidence"] == _model_view(rec.labels, "confidence")
+            assert row["evidence"] == _model_view(rec.labels, "evidence")
             assert row["design"] == rec.labels["design"]
+            assert row["label_confidence"]["relevance"] == rec.labels["confidence"]["relevance"]
+            if "design" in rec.labels.get("verified", []):
+                assert row["label_confidence"]["design"] == 1.0
+                assert row["verified_by"]["design"]["source"] == "cli"
     assert "is_demo" not in rows[0]
     assert [r["pmid"] for r in rows] == [
         r["pmid"] for r in query.list_studies(conn, ALL, limit=None)
@@ -111,16 +127,22 @@ def test_csv_reads_with_pandas(conn, records):
     data = export.export_bytes(conn, "csv", ALL)
     df = pd.read_csv(io.BytesIO(data), dtype={"pmid": str})
     assert len(df) == len(_live(records))
-    assert set(BIB_FIELDS + LABEL_FIELDS) <= set(df.columns)
+    assert set(BIB_FIELDS + FLAT_LABEL_FIELDS) <= set(df.columns)
+    assert "confidence" not in df.columns  # one column per label, not a JSON string
     by = df.set_index("pmid")
     for rec in _live(records)[:20]:
         row = by.loc[rec.article.pmid]
-        assert row["title"] == rec.article.title
+        title = rec.article.title
+        assert row["title"] == ("'" + title if title.startswith("=") else title)  # no formula
         if rec.labels and rec.labels["conditions"]:
             assert row["conditions"] == "; ".join(rec.labels["conditions"])
-            assert json.loads(row["confidence"]) == rec.labels["confidence"]
+            assert row["confidence_relevance"] == rec.labels["confidence"]["relevance"]
         if rec.labels is None:
             assert pd.isna(row["design"])
+
+
+def _about_sheet(wb) -> dict:
+    return {k: v for k, v, _meaning in wb["About"].iter_rows(min_row=2, values_only=True)}
 
 
 def test_xlsx_two_sheets(conn, records):
@@ -131,15 +153,13 @@ def test_xlsx_two_sheets(conn, records):
     want = query.count_studies(conn, StudyFilter(designs=("rct",)))
     assert len(studies) == want > 0
     assert set(studies["design"]) == {"rct"}
-    about = dict(wb["About"].iter_rows(min_row=2, values_only=True))
-    assert about["record count"] == str(want)
+    about = _about_sheet(wb)
+    assert about["record_count"] == str(want)
     assert about["filter"] == "designs=rct"
-    assert about["model version"] == "factory-1"
-    assert about["crawl date"] == "2025-11-24T16:00:00Z"
+    assert about["model_version"] == "factory-1"
+    assert about["evidence_as_of"] == "2025-11-24T16:00:00Z"
+    assert about["query"] == "ketamine[tiab] (fictional factory query)"
     assert "NCBI" in about["source"] and "data" not in about
-    everything = openpyxl.load_workbook(io.BytesIO(export.export_bytes(conn, "xlsx", ALL)))
-    titles = {c.value: c.data_type for c in everything["Studies"]["D"]}
-    assert titles[records[0].article.title] == "s"  # stays text, not a formula
 
 
 def test_ris_round_trip(conn, records):
@@ -200,8 +220,7 @@ def test_demo_store_is_marked(tmp_path):
     rows = [json.loads(x) for x in export.export_bytes(conn, "jsonl", ALL).splitlines()]
     assert rows and all(r["is_demo"] is True for r in rows)
     wb = openpyxl.load_workbook(io.BytesIO(export.export_bytes(conn, "xlsx", ALL)))
-    about = dict(wb["About"].iter_rows(min_row=2, values_only=True))
-    assert "demo data" in about["data"]
+    assert "demo data" in _about_sheet(wb)["data"]
 
 
 def test_errors(db, tmp_path):
@@ -230,7 +249,8 @@ def test_cli_export_jsonl_to_file(db, tmp_path, records, capsys):
     assert main(["export", "--format", "jsonl", "--db", str(db), "--out", str(out)]) == 0
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == len(_live(records))  # no label filter: every stored record
-    assert f"wrote {len(rows)} records" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"wrote {len(rows)} records" in err and "all.jsonl.about.json" in err
 
 
 def test_cli_export_filtered_to_stdout(db, records, capsys):

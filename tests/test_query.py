@@ -244,7 +244,14 @@ def test_list_row_shape(conn, records):
     assert row["conditions"] == rec.labels["conditions"]
     assert row["routes"] == rec.labels["routes"]
     assert row["design"] == rec.labels["design"]
-    assert row["min_confidence"] == min(rec.labels["confidence"].values())
+    # the factory's model gave relevance and design (the others are unknown); a human
+    # correction is 1.0
+    shown = {
+        k: 1.0 if k in (rec.labels.get("verified") or ()) else v
+        for k, v in rec.labels["confidence"].items()
+    }
+    assert row["min_confidence"] == min(shown.values())
+    assert row["label_confidence"]["relevance"] == shown["relevance"]
     assert row["pubmed_url"] == f"https://pubmed.ncbi.nlm.nih.gov/{rec.article.pmid}/"
     assert row["doi_url"] == f"https://doi.org/{rec.article.doi}"
     assert row["retracted"] is rec.article.retracted
@@ -263,8 +270,10 @@ def test_study_detail(conn, records):
     assert d["mesh"][0]["major"] is True
     assert d["author_names"] == rec.article.author_names
     assert d["design"] == rec.labels["design"] and d["labelled"] is True
-    assert d["confidence"] == rec.labels["confidence"]
-    assert d["evidence"] == rec.labels["evidence"]
+    # a human-verified label keeps none of the model's confidence or evidence
+    drop = set(rec.labels.get("verified") or ())
+    assert d["confidence"] == {k: v for k, v in rec.labels["confidence"].items() if k not in drop}
+    assert d["evidence"] == {k: v for k, v in rec.labels["evidence"].items() if k not in drop}
     assert d["pubmed_url"].endswith(f"/{rec.article.pmid}/")
     bare = next(r for r in records if r.labels is None)
     d = q.study_detail(conn, int(bare.article.pmid))
@@ -279,18 +288,25 @@ def _live_in_scope(records):
     ]
 
 
+def _counted(records):
+    """The in-scope studies that count as evidence: never a retracted one."""
+    return [r for r in _live_in_scope(records) if not r.article.retracted]
+
+
 def test_headline(conn, records):
     today = date(2024, 6, 1)
     h = q.headline(conn, today=today)
     live = [r for r in records if not r.deleted]
-    ins = _live_in_scope(records)
+    ins = _counted(records)
     since = (today - timedelta(days=30)).isoformat()
     assert h["total_records"] == len(live)
     assert h["labelled"] == sum(r.labels is not None for r in live)
     assert h["in_scope"] == len(ins)
     assert h["rcts"] == sum(r.labels["design"] == "rct" for r in ins)
     assert h["systematic_reviews"] == sum(r.labels["design"] == "systematic_review" for r in ins)
-    assert h["retracted"] == sum(r.article.retracted for r in ins)
+    retracted = [r for r in _live_in_scope(records) if r.article.retracted]
+    assert h["retracted"] == len(retracted) > 0
+    assert sorted(h["retracted_pmids"]) == sorted(r.article.pmid for r in retracted)
     assert h["new_last_30_days"] == sum(r.article.entrez_date >= since for r in ins)
     assert h["needs_review"] == sum(bool(r.labels and r.labels["needs_review"]) for r in live)
     assert h["last_update"] == "2025-11-24T16:00:00Z"
@@ -298,7 +314,7 @@ def test_headline(conn, records):
 
 
 def test_evidence_map_outcome_summary_timeline_breakdown(conn, records):
-    ins = _live_in_scope(records)
+    ins = _counted(records)
     want = Counter(
         (c, r.labels["design"], r.labels["outcome"]) for r in ins for c in r.labels["conditions"]
     )
@@ -314,15 +330,19 @@ def test_evidence_map_outcome_summary_timeline_breakdown(conn, records):
 
     strong = [r for r in ins if r.labels["design"] in ("rct", "systematic_review")]
     summary = {
-        (x["condition"], x["outcome"]): (x["studies"], x["participants"])
+        (x["condition"], x["outcome"]): (x["studies"], x["participants"], x["n_not_stated"])
         for x in q.outcome_summary(conn, StudyFilter())
     }
     expect: dict = {}
     for r in strong:
+        n = r.labels["sample_size"]
         for c in r.labels["conditions"]:
-            s, p = expect.get((c, r.labels["outcome"]), (0, 0))
-            expect[(c, r.labels["outcome"])] = (s + 1, p + (r.labels["sample_size"] or 0))
+            s, p, missing = expect.get((c, r.labels["outcome"]), (0, None, 0))
+            if n is not None:
+                p = (p or 0) + n
+            expect[(c, r.labels["outcome"])] = (s + 1, p, missing + (n is None))
     assert summary == expect
+    assert any(missing for _, _, missing in summary.values())  # some sizes not stated
     assert q.outcome_summary(conn, StudyFilter(designs=("case_report",))) == []
 
     tl = {(x["year"], x["design"]): x["studies"] for x in q.timeline(conn, StudyFilter())}
@@ -350,8 +370,9 @@ def test_prisma_flow(conn, records):
     )
     assert p["in_scope"] == len(_live_in_scope(records))
     assert p["unlabelled"] + p["off_topic"] + p["in_scope"] == p["screened"]
+    assert p["included"] == len(_counted(records)) == p["in_scope"] - p["retracted"]
     assert p["in_scope_by_condition"] == {
-        c: sum(c in r.labels["conditions"] for r in _live_in_scope(records))
+        c: sum(c in r.labels["conditions"] for r in _counted(records))
         for c in ("depression", "ptsd", "anxiety")
     }
 

@@ -18,8 +18,10 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 
-from pipeline.classify.predict import predict_articles
+from pipeline.classify import calibrate
+from pipeline.classify.predict import calibration_of, predict_articles, predict_with_basis
 from pipeline.classify.registry import KeaModel, get_model
+from pipeline.classify.split import is_sealed
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
 from pipeline.labels import LABELS, Label
@@ -159,10 +161,30 @@ def oof_predictions(
     articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5, seed: int = 0
 ) -> tuple[list[dict[str, Any]], list[int]]:
     """Out-of-fold label rows for every record, and each record's fold number."""
+    rows, _, fold_of = oof_with_basis(articles, labels, name, folds=folds, seed=seed)
+    return rows, fold_of
+
+
+def fit_model(articles: list[Article], labels: list[dict[str, Any]], name: str, what: str) -> Any:
+    """A fitted model, or one KeaError saying the records were too few for it."""
+    try:
+        return get_model(name).fit(articles, labels)
+    except ValueError as err:
+        raise KeaError(
+            f"cannot train {what} on {len(articles)} gold records "
+            f"({str(err).rstrip('.')}): give more gold records"
+        ) from None
+
+
+def oof_with_basis(
+    articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5, seed: int = 0
+) -> tuple[list[dict[str, Any]], list[dict[str, calibrate.Basis]], list[int]]:
+    """Out-of-fold label rows, their decision bases (calibration's input) and fold numbers."""
     check_folds(folds, len(articles))
     keys = [strat_key(lab) for lab in labels]
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     rows: list[dict[str, Any] | None] = [None] * len(articles)
+    bases: list[dict[str, calibrate.Basis]] = [{} for _ in articles]
     fold_of = [0] * len(articles)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -174,18 +196,111 @@ def oof_predictions(
                 f"({str(err).rstrip('.')}): give more gold records"
             ) from None
         for k, (tr, te) in enumerate(splits):
-            try:
-                model = get_model(name).fit([articles[i] for i in tr], [labels[i] for i in tr])
-            except ValueError as err:
-                raise KeaError(
-                    f"cannot train fold {k + 1} of {folds} on {len(tr)} gold records "
-                    f"({str(err).rstrip('.')}): give more gold records"
-                ) from None
-            preds = predict_articles([articles[i] for i in te], model, model_version=name)
-            for i, row in zip(te, preds, strict=True):
+            model = fit_model(
+                [articles[i] for i in tr],
+                [labels[i] for i in tr],
+                name,
+                f"fold {k + 1} of {folds}",
+            )
+            preds, bs = predict_with_basis([articles[i] for i in te], model, model_version=name)
+            for i, row, b in zip(te, preds, bs, strict=True):
                 rows[i] = row
+                bases[i] = b
                 fold_of[i] = k
-    return [r for r in rows if r is not None], fold_of
+    return [r for r in rows if r is not None], bases, fold_of
+
+
+# --------------------------------------------------------------------------- the protocol
+def confidences(rows: Sequence[dict[str, Any]]) -> list[dict[str, float]]:
+    """Each row's per-label confidence (the label names only, not members)."""
+    from pipeline.labels import LABEL_NAMES
+
+    return [
+        {k: float(v) for k, v in (r.get("confidence") or {}).items() if k in LABEL_NAMES}
+        for r in rows
+    ]
+
+
+def recalibrated(
+    rows: Sequence[dict[str, Any]], confs: Sequence[dict[str, float]], thresholds: dict[str, float]
+) -> list[dict[str, Any]]:
+    """Copies of rows carrying these calibrated confidences and the review flags they give
+    (a retraction keeps relevance flagged, as predict.py does)."""
+    out = []
+    for r, c in zip(rows, confs, strict=True):
+        conf = {**r["confidence"], **{k: round(v, 3) for k, v in c.items()}}
+        review = [k for k, v in c.items() if v < thresholds.get(k, 0.0)]
+        if "retraction" in (r.get("evidence") or {}) and "relevance" not in review:
+            review.append("relevance")
+        out.append(
+            {**r, "confidence": conf, "needs_review": bool(review), "review_fields": sorted(review)}
+        )
+    return out
+
+
+def run_protocol(
+    articles: list[Article],
+    labels: list[dict[str, Any]],
+    sealed: Sequence[bool],
+    name: str,
+    folds: int = 5,
+    seed: int = 0,
+    calibrated: bool = True,
+) -> dict[str, Any]:
+    """The honest protocol, for one recipe, on one split of the gold records:
+
+    - k-fold cross-validation on the development part (out-of-fold rows: the dev-CV
+      figures, and the data the calibrators and review thresholds are fitted on);
+    - one model fitted on the whole development part, calibrated on those out-of-fold
+      rows, scored once on the sealed part (records no rule, feature or threshold saw).
+
+    Returns the rows, bases and calibration of both parts (indices into the inputs)."""
+    dev = [i for i, s in enumerate(sealed) if not s]
+    held = [i for i, s in enumerate(sealed) if s]
+    check_dev_folds(folds, len(dev), len(held))
+    a_dev, l_dev = _subset(dev, articles, labels)
+    rows, bases, fold_of = oof_with_basis(a_dev, l_dev, name, folds=folds, seed=seed)
+    out: dict[str, Any] = {
+        "dev": dev,
+        "sealed": held,
+        "dev_rows": rows,
+        "dev_bases": bases,
+        "dev_fold": fold_of,
+        "calibration": None,
+        "sealed_rows": [],
+        "sealed_bases": [],
+    }
+    if calibrated:
+        # confidences on dev rows come from calibrators that did not see the row's fold
+        confs = calibrate.cross_fitted(bases, l_dev, rows, fold_of)
+        thresholds = calibrate.choose_thresholds(confs, l_dev, rows)
+        cal = calibrate.fit(bases, l_dev, rows, thresholds)
+        out["dev_rows"] = recalibrated(rows, confs, thresholds)
+        out["calibration"] = cal
+    if held:
+        model = fit_model(a_dev, l_dev, name, "the development part")
+        if calibrated:
+            model.portable_.set_calibration(out["calibration"])
+        a_held = [articles[i] for i in held]
+        out["sealed_rows"], out["sealed_bases"] = predict_with_basis(
+            a_held, model, model_version=name
+        )
+    return out
+
+
+def check_dev_folds(folds: int, n_dev: int, n_sealed: int) -> None:
+    """Cross-validation runs on the development part: it needs at least `folds` records."""
+    check_folds(folds)
+    if folds > n_dev:
+        raise KeaError(
+            f"{folds}-fold cross-validation needs at least {folds} records in the development "
+            f"part; it has {n_dev} ({n_sealed} more are in the sealed part, see "
+            "pipeline/classify/split.py): give more gold records"
+        )
+
+
+def sealed_flags_of(recs: Sequence[dict[str, Any]]) -> list[bool]:
+    return [is_sealed(r) for r in recs]
 
 
 # --------------------------------------------------------------------------- metrics
@@ -317,19 +432,17 @@ def _same_value(label: Label, gold: Any, pred: Any) -> bool:
 
 
 def _calibration(golds: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Expected calibration error (5 bins) of the top-label confidence per single-label field."""
+    """Expected calibration error (calibrate.ece, 10 bins) of each label's confidence that
+    its shown value is right (rows without a label's confidence are left out)."""
     res: dict[str, Any] = {}
-    for f in [lab.name for lab in LABELS if lab.kind == "single" and lab.name in HEADLINE_LABELS]:
-        conf = np.array([r["confidence"].get(f, 0.0) for r in rows])
-        hit = np.array([g[f] == r[f] for g, r in zip(golds, rows, strict=True)], dtype=float)
-        bins = np.clip((conf * 5).astype(int), 0, 4)
-        ece = sum(
-            abs(hit[bins == b].mean() - conf[bins == b].mean()) * np.mean(bins == b)
-            for b in range(5)
-            if np.any(bins == b)
-        )
-        res[f] = {
-            "ece": round(float(ece), 3),
+    for lab in LABELS:
+        idx = [i for i, r in enumerate(rows) if lab.name in (r.get("confidence") or {})]
+        if not idx:
+            continue
+        conf = np.array([rows[i]["confidence"][lab.name] for i in idx], dtype=float)
+        hit = calibrate.correctness([golds[i] for i in idx], [rows[i] for i in idx], lab.name)
+        res[lab.name] = {
+            "ece": round(calibrate.ece(conf, hit), 3),
             "mean_confidence": round(float(conf.mean()), 3),
             "accuracy": round(float(hit.mean()), 3),
         }
@@ -395,6 +508,93 @@ def cross_validate(
     return report
 
 
+def protocol_report(
+    recs: list[dict[str, Any]],
+    model_name: str | None = None,
+    folds: int = 5,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+    n_boot: int = 1000,
+) -> dict[str, Any]:
+    """`kea evaluate`: development-part CV and the sealed-part score of every model, with
+    95% bootstrap intervals; for the model also calibration and review-flag figures."""
+    from pipeline.classify import card
+    from pipeline.classify.split import SALT, SEALED_PERCENT
+
+    name = model_name or "hybrid"
+    get_model(name)  # fail early on an unknown name
+    articles = [article_from_record(r) for r in recs]
+    labels = [r["labels"] for r in recs]
+    sealed = sealed_flags_of(recs)
+    n_dev = len(recs) - sum(sealed)
+    check_dev_folds(folds, n_dev, sum(sealed))
+    report: dict[str, Any] = {
+        "n_records": len(recs),
+        "folds": folds,
+        "gold_hash": gold_hash(recs),
+        "n_unindexed": sum(1 for a in articles if not a.publication_types and not a.mesh),
+        "protocol": {
+            "n_dev": n_dev,
+            "n_sealed": sum(sealed),
+            "sealed_percent": SEALED_PERCENT,
+            "salt": SALT,
+        },
+        "models": {},
+    }
+    for m in (name, *[b for b in baselines if b != name]):
+        run = run_protocol(
+            articles, labels, sealed, m, folds=folds, seed=seed, calibrated=m == name
+        )
+        a_dev, l_dev = _subset(run["dev"], articles, labels)
+        a_sea, l_sea = _subset(run["sealed"], articles, labels)
+        rows, fold_of = run["dev_rows"], run["dev_fold"]
+        per_fold = []
+        for k in range(folds):
+            idx = [i for i, f in enumerate(fold_of) if f == k]
+            g, r, a = _subset(idx, l_dev, rows, a_dev)
+            per_fold.append(headline(score(g, r, a)))
+        mean = {
+            key: round(float(np.mean(v)), 3)
+            if (v := [pf[key] for pf in per_fold if pf[key] is not None])
+            else None
+            for key in per_fold[0]
+        }
+        unindexed = [i for i, a in enumerate(a_dev) if not a.publication_types and not a.mesh]
+        g, r, a = _subset(unindexed, l_dev, rows, a_dev)
+        block: dict[str, Any] = {
+            "pooled": score(l_dev, rows, a_dev),
+            "fold_mean": mean,
+            "unindexed": score(g, r, a),
+            "oof_hash": oof_hash(rows),
+            "metrics": card.metrics_rows(l_dev, rows, a_dev, n_boot=n_boot, split="dev_cv"),
+        }
+        if run["sealed"]:
+            srows = run["sealed_rows"]
+            block["sealed"] = score(l_sea, srows, a_sea)
+            block["metrics"] += card.metrics_rows(
+                l_sea, srows, a_sea, n_boot=n_boot, split="sealed"
+            )
+        cal = run["calibration"]
+        if cal is not None:
+            thr = cal.review_thresholds
+            block["calibration"] = calibrate.calibration_rows(
+                confidences(rows), l_dev, rows, thr, "dev_cv", n_boot=n_boot
+            )
+            block["review"] = {
+                "dev_cv": calibrate.review_block(confidences(rows), l_dev, rows, thr, "dev_cv")
+            }
+            if run["sealed"]:
+                sc = confidences(run["sealed_rows"])
+                block["calibration"] += calibrate.calibration_rows(
+                    sc, l_sea, run["sealed_rows"], thr, "sealed", n_boot=n_boot
+                )
+                block["review"]["sealed"] = calibrate.review_block(
+                    sc, l_sea, run["sealed_rows"], thr, "sealed"
+                )
+        report["models"][m] = block
+    return report
+
+
 def oof_hash(rows: list[dict[str, Any]]) -> str:
     """Hash of the out-of-fold label decisions, so a re-run can be compared exactly."""
     keep = ("pmid", "relevance", "conditions", "design", "outcome", "sample_size", "drug")
@@ -431,6 +631,18 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
             }
         },
     }
+    cal = calibration_of(model)
+    if cal is not None:
+        # the calibrated confidences and the model's own review thresholds on these records
+        (block,) = rep["models"].values()
+        block["calibration"] = calibrate.calibration_rows(
+            confidences(rows), labels, rows, cal.review_thresholds, "heldout"
+        )
+        block["review"] = {
+            "heldout": calibrate.review_block(
+                confidences(rows), labels, rows, cal.review_thresholds, "heldout"
+            )
+        }
     meta = getattr(model, "metadata_", None) or {}
     seen = set(meta.get("training_pmids") or [])
     n_seen = sum(str(a.pmid) in seen for a in articles)
@@ -446,6 +658,10 @@ def heldout(recs: list[dict[str, Any]], model: KeaModel) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- text report
+def _f(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
 def format_report(rep: dict[str, Any]) -> str:
     """A plain-text table: headline numbers per model, then per-class detail for each."""
     lines = [
@@ -461,17 +677,70 @@ def format_report(rep: dict[str, Any]) -> str:
         "outcome_macro_f1",
         "sample_size_exact",
     ]
-    lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
-    for m, block in rep["models"].items():
-        for view in ("pooled", "fold_mean", "unindexed"):
-            if view not in block:
+    if rep.get("protocol"):
+        pr = rep["protocol"]
+        lines.append(
+            f"protocol: development part {pr['n_dev']} records ({rep['folds']}-fold CV), "
+            f"sealed part {pr['n_sealed']} (a model fitted on the development part, scored "
+            "once); 95% bootstrap intervals"
+        )
+        lines.append(
+            f"{'model':<14}{'label':<15}{'metric':<10}{'sealed (95% CI)':>26}"
+            f"{'dev CV (95% CI)':>26}"
+        )
+        for m, block in rep["models"].items():
+            by = {(r["label"], r["split"]): r for r in block.get("metrics", [])}
+            for lab in LABELS:
+                cells = []
+                for split in ("sealed", "dev_cv"):
+                    r = by.get((lab.name, split))
+                    if r is None or r["value"] is None:
+                        cells.append(f"{'-':>26}")
+                        continue
+                    ci = "" if r["ci_low"] is None else f" ({r['ci_low']:.3f}-{r['ci_high']:.3f})"
+                    cells.append(f"{r['value']:.3f}{ci} n={r['n']}".rjust(26))
+                metric = by.get((lab.name, "dev_cv"), {}).get("metric", "")
+                lines.append(f"{m:<14}{lab.name:<15}{metric:<10}" + "".join(cells))
+        for m, block in rep["models"].items():
+            if not block.get("calibration"):
                 continue
-            h = block[view] if view == "fold_mean" else headline(block[view])
-            cells = "".join(f"{'-' if h[k] is None else h[k]:>21}" for k in keys)
-            lines.append(f"{m + ' (' + view + ')':<22}{cells}")
+            lines.append(f"\n== {m}: calibrated confidence (P(shown value right)), review flags")
+            lines.append(
+                f"   {'label':<15}{'split':<8}{'ECE (95% CI)':>22}{'accuracy':>10}"
+                f"{'threshold':>11}{'flagged':>9}{'unflagged right':>17}{'flagged right':>15}"
+            )
+            for r in block["calibration"]:
+                ci = (
+                    ""
+                    if r["ece_ci_low"] is None
+                    else (f" ({r['ece_ci_low']:.3f}-{r['ece_ci_high']:.3f})")
+                )
+                lines.append(
+                    f"   {r['label']:<15}{r['split']:<8}{_f(r['ece']) + ci:>22}"
+                    f"{_f(r['accuracy']):>10}{_f(r['threshold']):>11}"
+                    f"{_f(r['flagged_share']):>9}{_f(r['precision_unflagged']):>17}"
+                    f"{_f(r['precision_flagged']):>15}"
+                )
+            for split, rv in block.get("review", {}).items():
+                lines.append(
+                    f"   all labels, {split}: {_f(rv['label_flagged_share'])} of label values "
+                    f"flagged, unflagged right {_f(rv['label_precision_unflagged'])}, flagged "
+                    f"right {_f(rv['label_precision_flagged'])}; records flagged "
+                    f"{_f(rv['flagged_share'])}"
+                )
+    else:
+        lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
+        for m, block in rep["models"].items():
+            for view in ("pooled", "fold_mean", "unindexed"):
+                if view not in block:
+                    continue
+                h = block[view] if view == "fold_mean" else headline(block[view])
+                cells = "".join(f"{'-' if h[k] is None else h[k]:>21}" for k in keys)
+                lines.append(f"{m + ' (' + view + ')':<22}{cells}")
     for m, block in rep["models"].items():
         pooled = block["pooled"]
-        lines.append(f"\n== {m}: per class (pooled out-of-fold)")
+        what = "development-part CV, pooled out-of-fold" if rep.get("protocol") else "pooled"
+        lines.append(f"\n== {m}: per class ({what})")
         for fld in [lab.name for lab in LABELS if lab.has_vocabulary]:
             lines.append(f"{fld}  macro-F1 {pooled[fld]['macro_f1']}")
             for c, v in pooled[fld]["per_class"].items():

@@ -11,6 +11,7 @@ A trained model is two files with one stem:
        "review_threshold": 0.6,          # below this probability a field needs review
        "overrides": true,                # exact rules may override the heads (predict.py)
        "fact_accuracy": {"drug": 0.97, ...},   # each exact rule's agreement with gold
+       "calibration": CALIBRATION | absent,    # per-label confidence (calibrate.py)
        "features": {"doc": FEATURES, "finding": FEATURES | null} | null,  # null: metadata
        "heads": [HEAD, ...]}}
 
@@ -37,6 +38,11 @@ A trained model is two files with one stem:
   ``1 / (1 + exp(a[k] * score_k + b[k]))``; binary heads: the other class gets 1 - p;
   multiclass: normalised to sum 1 (uniform when all are 0).
 
+``CALIBRATION`` (see ``calibrate.py``): per label a logistic regression over the decision's
+basis (token weights, number weights, bias) giving P(shown value correct), and
+``review_thresholds`` per label. Without it (old files, cross-validation's fold models) the
+raw head probabilities and ``review_threshold`` are used.
+
 TF-IDF is computed as scikit-learn defines it (counts of the record's terms in the
 vocabulary; ``1 + log(count)`` when sublinear; times idf; rows scaled to unit L2 norm), in
 the same floating-point operations, so a converted model predicts exactly what the fitted
@@ -61,6 +67,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.extmath import softmax
 
 from pipeline.classify.baseline import metadata_fields
+from pipeline.classify.calibrate import Calibration
 from pipeline.classify.rules.features import RULE_FEATURE_NAMES, rule_features
 from pipeline.classify.text import TextAssembler
 from pipeline.errors import ModelError
@@ -285,6 +292,9 @@ class PortableModel:
         self.review_threshold = float(spec["review_threshold"])
         self.overrides_ = bool(spec["overrides"])
         self.fact_accuracy_ = dict(spec["fact_accuracy"])
+        # per-label calibrators and review thresholds (calibrate.py); absent in models
+        # trained before them and in the fold models cross-validation fits
+        self.calibration_ = Calibration.from_json(spec.get("calibration"))
         self.metadata_ = metadata or {}
         self.version_ = self.metadata_.get("model_version")
         feats = spec["features"]
@@ -293,6 +303,14 @@ class PortableModel:
             Features(feats["finding"], arrays) if feats and feats.get("finding") else None
         )
         self.heads = [Head(h, arrays) for h in spec["heads"]]
+
+    def set_calibration(self, cal: Calibration | None) -> None:
+        """Carry these calibrators (they become part of the spec, so of the hash/version)."""
+        self.calibration_ = cal
+        if cal is None:
+            self.spec.pop("calibration", None)
+        else:
+            self.spec["calibration"] = cal.to_json()
 
     def parameters_hash(self) -> str:
         """Hash of everything the model decides with: structure and every array's bytes."""

@@ -9,26 +9,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pipeline.classify import card
+from pipeline.classify import calibrate, card
 from pipeline.classify.evaluate import (
     check_folds,
-    cross_validate,
     format_report,
     heldout,
     load_gold,
     oof_hash,
+    protocol_report,
     rows_hash,
 )
 from pipeline.classify.portable import read_metadata
 from pipeline.classify.predict import predict_articles
-from pipeline.classify.registry import DEFAULT_MODEL, KeaModel, get_model
+from pipeline.classify.registry import DEFAULT_MODEL, KeaModel
+from pipeline.classify.split import SALT, SEALED_PERCENT, is_sealed
 from pipeline.classify.train import (
     DEFAULT_MODEL_PATH,
     load_model,
     preferred_model_path,
     save_model,
     trained_model_path,
-    training_examples,
+    training_set,
 )
 from pipeline.errors import KeaError
 from pipeline.labels import LABEL_NAMES
@@ -111,9 +112,9 @@ def train_command(
             )
     recs = load_gold(gold_paths)
     corrected, skipped = corrected_examples(db) if db else ([], 0)
-    articles, labels = training_examples(recs, corrected)
+    articles, labels, sealed = training_set(recs, corrected)
     name = model_name or DEFAULT_MODEL
-    model, meta = fit_with_metadata(articles, labels, name, folds=5)
+    model, meta = fit_with_metadata(articles, labels, name, folds=5, sealed=sealed)
     meta["gold_files"] = [p.name for p in gold_paths]
     meta["n_corrected"] = len(corrected)
     path = save_model(model, target, meta)
@@ -123,6 +124,7 @@ def train_command(
     )
     card.write_card(read_metadata(path), card_path)
     h = meta["cv"]["headline"]
+    hs = (meta.get("sealed") or {}).get("headline") or {}
     extra = (
         f", {len(corrected)} corrected records" + (f" ({skipped} skipped)" if skipped else "")
         if db
@@ -130,8 +132,9 @@ def train_command(
     )
     return (
         f"trained {name} on {len(articles)} records{extra} in "
-        f"{time.perf_counter() - t0:.0f}s -> {path} (version {model.version_}); CV: "
+        f"{time.perf_counter() - t0:.0f}s -> {path} (version {model.version_}); dev CV: "
         + ", ".join(f"{k} {v}" for k, v in h.items())
+        + ("; sealed: " + ", ".join(f"{k} {v}" for k, v in hs.items()) if hs else "")
     )
 
 
@@ -151,43 +154,109 @@ def _check_writable(folder: Path) -> None:
 
 
 def fit_with_metadata(
-    articles: list[Article], labels: list[dict[str, Any]], name: str, folds: int = 5
+    articles: list[Article],
+    labels: list[dict[str, Any]],
+    name: str,
+    folds: int = 5,
+    sealed: list[bool] | None = None,
 ) -> tuple[KeaModel, dict[str, Any]]:
-    """Cross-validate, then fit on everything; metadata records what a reload must reproduce."""
-    from pipeline.classify.evaluate import examples_hash, headline, oof_predictions, score
+    """The honest protocol, then the model to ship; metadata records both.
 
+    Fits: ``folds`` on the development part (out-of-fold rows: dev-CV metrics and the
+    calibration data), one on the development part (scored once on the sealed part), one on
+    everything (the model saved). The saved model's calibrators are fitted on the held-out
+    rows of both parts (every one predicted by a model that did not see it)."""
+    from pipeline.classify.evaluate import (
+        confidences,
+        examples_hash,
+        fit_model,
+        headline,
+        run_protocol,
+        score,
+    )
+
+    if sealed is None:
+        sealed = [is_sealed({"pmid": str(a.pmid)}) for a in articles]
     data_hash = examples_hash(articles, labels)
-    rows, _ = oof_predictions(articles, labels, name, folds=folds)
-    cv = score(labels, rows, articles)
-    threshold = get_model(name).review_threshold
-    try:
-        model = get_model(name).fit(articles, labels)
-    except ValueError as err:
-        raise KeaError(
-            f"cannot train on {len(articles)} records ({str(err).rstrip('.')}): "
-            "give more gold records"
-        ) from None
+    run = run_protocol(articles, labels, sealed, name, folds=folds)
+    dev, held = run["dev"], run["sealed"]
+    a_dev = [articles[i] for i in dev]
+    l_dev = [labels[i] for i in dev]
+    a_sea = [articles[i] for i in held]
+    l_sea = [labels[i] for i in held]
+    cal_dev = run["calibration"]
+    thr_dev = cal_dev.review_thresholds
+    dev_cv = score(l_dev, run["dev_rows"], a_dev)
+
+    # the shipped model: fitted on all records, calibrated on every held-out row
+    order = dev + held
+    bases = run["dev_bases"] + run["sealed_bases"]
+    h_rows = run["dev_rows"] + run["sealed_rows"]
+    h_gold = [labels[i] for i in order]
+    fold_of = run["dev_fold"] + [folds] * len(held)
+    confs = calibrate.cross_fitted(bases, h_gold, h_rows, fold_of)
+    thresholds = calibrate.choose_thresholds(confs, h_gold, h_rows)
+    cal_all = calibrate.fit(bases, h_gold, h_rows, thresholds)
+    model = fit_model(articles, labels, name, "the model")
+    model.portable_.set_calibration(cal_all)
     fit_rows = predict_articles(articles, model, model_version="-")
     # the version changes when the training data or the learned parameters change (and
     # `kea classify` then relabels stored records); an edit that leaves both alone keeps it
     params = model.portable_.parameters_hash()
     model.version_ = model_version(name, data_hash, params)
+
+    dev_conf = confidences(run["dev_rows"])
+    metrics = card.metrics_rows(l_dev, run["dev_rows"], a_dev, split="dev_cv")
+    calib = calibrate.calibration_rows(dev_conf, l_dev, run["dev_rows"], thr_dev, "dev_cv")
+    review = {"dev_cv": calibrate.review_block(dev_conf, l_dev, run["dev_rows"], thr_dev, "dev_cv")}
+    sealed_meta: dict[str, Any] | None = None
+    if held:
+        s_rows = run["sealed_rows"]
+        s_conf = confidences(s_rows)
+        sealed_score = score(l_sea, s_rows, a_sea)
+        metrics += card.metrics_rows(l_sea, s_rows, a_sea, split="sealed")
+        calib += calibrate.calibration_rows(s_conf, l_sea, s_rows, thr_dev, "sealed")
+        review["sealed"] = calibrate.review_block(s_conf, l_sea, s_rows, thr_dev, "sealed")
+        sealed_meta = {
+            "n": len(held),
+            "headline": headline(sealed_score),
+            "outcome_per_class": sealed_score["outcome"]["per_class"],
+            "design_per_class": sealed_score["design"]["per_class"],
+            "predictions_hash": oof_hash(s_rows),
+        }
+    main_review = review.get("sealed") or review["dev_cv"]
     meta = {
         "training_hash": data_hash,
         "training_pmids": sorted({str(a.pmid) for a in articles}),
         "parameters_hash": params[:16],
         "n_records": len(articles),
         "review_threshold": model.review_threshold,
+        "review_thresholds": cal_all.review_thresholds,
+        "protocol": {
+            "split": "pipeline/classify/split.py: sha256 of salt + record id (PMID for "
+            "records only a human labelled)",
+            "salt": SALT,
+            "sealed_percent": SEALED_PERCENT,
+            "n_dev": len(dev),
+            "n_sealed": len(held),
+            "fits": f"{folds} on the development part (out-of-fold: dev CV, calibration), 1 on "
+            "the development part (scored on the sealed part), 1 on all records (saved)",
+            "review_thresholds_dev": thr_dev,
+        },
         "cv": {
+            "part": "development",
+            "n": len(dev),
             "folds": folds,
             "seed": 0,
-            "headline": headline(cv),
-            "oof_hash": oof_hash(rows),
-            "outcome_per_class": cv["outcome"]["per_class"],
-            "design_per_class": cv["design"]["per_class"],
+            "headline": headline(dev_cv),
+            "oof_hash": oof_hash(run["dev_rows"]),
+            "outcome_per_class": dev_cv["outcome"]["per_class"],
+            "design_per_class": dev_cv["design"]["per_class"],
         },
-        "metrics": card.metrics_rows(labels, rows, articles),
-        "review": card.review_summary(labels, rows, threshold),
+        "sealed": sealed_meta,
+        "metrics": metrics,
+        "calibration": calib,
+        "review": {**main_review, "threshold": None, "by_split": review},
         "fit_predictions_hash": oof_hash(fit_rows),
         "predictions_hash": rows_hash(fit_rows),
     }
@@ -202,12 +271,13 @@ def model_version(name: str, data_hash: str, parameters_hash: str) -> str:
 def evaluate_command(
     gold: list[str], as_json: bool, folds: int, model_name: str | None, model_path: str | None
 ) -> str:
-    """CV report with both baselines, or held-out scoring of a trained file on gold files."""
+    """Development-part CV and sealed-part scores (both baselines beside the model), or
+    held-out scoring of a trained file on gold files."""
     if not model_path:
         check_folds(folds)
     recs = load_gold(gold)
     if model_path:
         report = heldout(recs, load_model(model_path))
     else:
-        report = cross_validate(recs, model_name=model_name, folds=folds)
+        report = protocol_report(recs, model_name=model_name, folds=folds)
     return json.dumps(report, sort_keys=True) if as_json else format_report(report)

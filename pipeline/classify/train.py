@@ -25,6 +25,7 @@ import sklearn
 from pipeline.classify import portable
 from pipeline.classify.portable import PortableModel
 from pipeline.classify.registry import KeaModel
+from pipeline.classify.split import is_sealed
 from pipeline.classify.text import article_from_record
 from pipeline.errors import ModelError
 from pipeline.records import Article
@@ -57,14 +58,25 @@ def training_examples(
 
     A corrected record overrides a gold record with the same PMID.
     """
-    by_pmid: dict[str, tuple[Article, dict[str, Any]]] = {}
-    for r in gold_recs:
-        by_pmid[str(r["pmid"])] = (article_from_record(r), dict(r["labels"]))
-    for a, lab in corrected:
-        by_pmid[str(a.pmid)] = (a, lab)
-    arts = [v[0] for v in by_pmid.values()]
-    labs = [v[1] for v in by_pmid.values()]
+    arts, labs, _ = training_set(gold_recs, corrected)
     return arts, labs
+
+
+def training_set(
+    gold_recs: Sequence[dict[str, Any]], corrected: Sequence[tuple[Article, dict[str, Any]]] = ()
+) -> tuple[list[Article], list[dict[str, Any]], list[bool]]:
+    """`training_examples` and whether each example is in the sealed part (split.py): a gold
+    record by its corpus id, a corrected record by the gold record it corrects (so a
+    correction never moves a record between parts), a record only a human labelled by PMID."""
+    by_pmid: dict[str, tuple[Article, dict[str, Any], bool]] = {}
+    for r in gold_recs:
+        by_pmid[str(r["pmid"])] = (article_from_record(r), dict(r["labels"]), is_sealed(r))
+    for a, lab in corrected:
+        prev = by_pmid.get(str(a.pmid))
+        sealed = prev[2] if prev is not None else is_sealed({"pmid": str(a.pmid)})
+        by_pmid[str(a.pmid)] = (a, lab, sealed)
+    vals = list(by_pmid.values())
+    return [v[0] for v in vals], [v[1] for v in vals], [v[2] for v in vals]
 
 
 def user_model_dir(db: str | Path | None = None) -> Path:
