@@ -37,6 +37,7 @@ PAGES = [
     ),
     st.Page(HERE / "views" / "studies.py", title="Studies", icon=":material/search:"),
     st.Page(HERE / "views" / "export.py", title="Export", icon=":material/download:"),
+    st.Page(HERE / "views" / "follow.py", title="Follow", icon=":material/rss_feed:"),
     st.Page(HERE / "views" / "questions.py", title="Questions", icon=":material/help:"),
     st.Page(HERE / "views" / "about.py", title="About", icon=":material/info:"),
 ]

@@ -8,11 +8,12 @@ URL is rewritten from them.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import streamlit as st
 
-from dashboard import url
+from dashboard import fmt, search_ui, url
 from pipeline.labels import FILTERABLE, Label
 from pipeline.query import StudyFilter
 
@@ -93,6 +94,9 @@ def _widget_values(f: StudyFilter) -> dict[str, Any]:
     vals["f_year_from"] = f.year_from
     vals["f_year_to"] = f.year_to
     vals["f_search"] = f.search or ""
+    vals["f_added"] = search_ui.added_choice(f.added_since)
+    vals["f_added_day"] = date.fromisoformat(f.added_since) if vals["f_added"] == "date" else None
+    vals["f_registered"] = bool(f.registered)
     vals["f_scope"] = f.scope if f.scope in SCOPES else "in_scope"
     vals["f_population"] = f.population if f.population in POPULATIONS else "all"
     return vals
@@ -116,6 +120,8 @@ def _filter_from_widgets() -> StudyFilter:
         year_from=int(ss["f_year_from"]) if ss["f_year_from"] else None,
         year_to=int(ss["f_year_to"]) if ss["f_year_to"] else None,
         search=search or None,
+        added_since=search_ui.added_value(ss["f_added"], ss.get("f_added_day"), date.today()),
+        registered=True if ss["f_registered"] else None,
         scope=ss["f_scope"],
         population=ss["f_population"],
     )
@@ -134,7 +140,26 @@ def sidebar() -> StudyFilter:
 
     sb = st.sidebar
     sb.header("Filters")
-    sb.text_input("Search title and abstract", key="f_search", placeholder="e.g. suicidal ideation")
+    sb.text_input(
+        "Search (PubMed syntax)",
+        key="f_search",
+        placeholder='e.g. ptsd[ti] AND "randomized controlled trial"[pt]',
+        help=search_ui.SYNTAX_HELP,
+    )
+    sb.selectbox(
+        "Added to PubMed",
+        [*search_ui.ADDED, "date"],
+        key="f_added",
+        format_func=lambda v: search_ui.ADDED_NAMES.get(v, "since a date…"),
+        help="by PubMed entry date; 'since my last crawl' = what the last crawl added",
+    )
+    if st.session_state.get("f_added") == "date":
+        sb.date_input("Added since", key="f_added_day")
+    sb.checkbox(
+        "Registered trials only",
+        key="f_registered",
+        help="studies naming a trial registration (ClinicalTrials.gov, ISRCTN, EudraCT, ...)",
+    )
     for key, lab in MULTI.items():
         sb.multiselect(
             lab.title, lab.vocabulary, key=key, format_func=value_name(lab), help=lab.help
@@ -189,6 +214,17 @@ def sidebar() -> StudyFilter:
     sb.button("Clear filters", on_click=_clear)
 
     f = _filter_from_widgets()
+    sb.page_link(
+        search_ui.FOLLOW_PAGE,
+        label="Save this search / feeds",
+        icon=":material/rss_feed:",
+        query_params=url.to_query_params(f),
+    )
+    problem = search_ui.search_error(f.search)
+    if problem:  # never run another search than the one typed: say why, and stop here
+        st.error(f"Search not run: {fmt.md_escape(problem)}", icon=":material/error:")
+        st.caption(search_ui.SYNTAX_HELP)
+        st.stop()
     st.session_state[CANON] = f
     write_url(f)
     return f

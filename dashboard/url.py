@@ -14,9 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pipeline.errors import KeaError
 from pipeline.labels import Label
 from pipeline.query import FILTER_LABELS, POPULATIONS, SCOPES, StudyFilter
 from pipeline.records import pmid_or_none
+from pipeline.search import check as check_search
+from pipeline.search import check_added_since
 
 # StudyFilter fields that are not labels -> their URL key
 OTHER_KEYS = {
@@ -28,6 +31,8 @@ OTHER_KEYS = {
     "scope": "sc",
     "population": "pop",
     "include_deleted": "del",
+    "added_since": "added",
+    "registered": "reg",
 }
 _TRUE = ("1", "true", "yes")
 _FALSE = ("0", "false", "no")
@@ -91,7 +96,7 @@ def to_query_params(f: StudyFilter) -> dict[str, str]:
                 out[label_key(lab)] = ",".join(value)
         elif value is not None:
             out[label_key(lab)] = _scalar(value)
-    for name in ("year_from", "year_to", "search", "needs_review", "retracted"):
+    for name in ("year_from", "year_to", "search", "needs_review", "retracted", "added_since"):
         value = getattr(f, name)
         if value is not None:
             out[OTHER_KEYS[name]] = _scalar(value)
@@ -101,6 +106,8 @@ def to_query_params(f: StudyFilter) -> dict[str, str]:
         out[OTHER_KEYS["population"]] = f.population
     if f.include_deleted:
         out[OTHER_KEYS["include_deleted"]] = "1"
+    if f.registered is not None:
+        out[OTHER_KEYS["registered"]] = _scalar(f.registered)
     return out
 
 
@@ -138,7 +145,7 @@ def read_query_params(params: Mapping[str, Any]) -> tuple[StudyFilter, list[str]
     for name, lab in FILTER_LABELS.items():
         keep(name, label_key(lab), *_label_value(lab, params.get(label_key(lab))))
     k = OTHER_KEYS
-    for name in ("needs_review", "retracted", "include_deleted"):
+    for name in ("needs_review", "retracted", "include_deleted", "registered"):
         text = _last(params.get(k[name]))
         b = _bool_or_none(text)
         keep(name, k[name], b, b is not None or text is None)
@@ -148,8 +155,15 @@ def read_query_params(params: Mapping[str, Any]) -> tuple[StudyFilter, list[str]
         year = bounded_int(text, *YEARS)
         keep(name, k[name], year, year is not None or text is None)
     search = (_last(params.get(k["search"])) or "").strip()
-    fits = len(search) <= MAX_SEARCH  # a cut phrase would search for something else: drop it
+    # a cut phrase would search for something else, an unreadable one raise: drop either
+    fits = len(search) <= MAX_SEARCH and check_search(search) is None
     keep("search", k["search"], (search if fits else "") or None, fits)
+    added = _last(params.get(k["added_since"]))
+    try:
+        since = check_added_since(added)
+    except KeaError:
+        since = None
+    keep("added_since", k["added_since"], since, since is not None or not (added or "").strip())
     keep("scope", k["scope"], *_choice(_last(params.get(k["scope"])), SCOPES, "in_scope"))
     keep(
         "population",

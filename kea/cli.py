@@ -189,6 +189,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser(
+        "saved",
+        help="saved searches: a name and a filter, followed by a feed after every crawl",
+        epilog="also: kea saved add NAME --url 'http://localhost:8501/studies?q=esketamine',"
+        " kea saved list, kea saved remove NAME\n"
+        "example: kea saved add 'PTSD trials' --search 'ptsd[ti]' --design rct",
+    )
+    saved = p.add_subparsers(dest="saved_command", required=True, metavar="ACTION")
+    sp = saved.add_parser("add", help="save a search (the export filter flags, or --url)")
+    sp.add_argument("name")
+    _db_arg(sp)
+    sp.add_argument("--url", default=None, help="a dashboard link (or its ?query) to save")
+    sp.add_argument("--replace", action="store_true", help="overwrite a search of that name")
+    sp.add_argument("--by", default=None, metavar="NAME", help="who saves it (default: $USER)")
+    add_filter_args(sp)
+    sp = saved.add_parser("list", help="the saved searches, their filters and feed files")
+    _db_arg(sp)
+    sp = saved.add_parser("remove", help="delete a saved search (and its feed)")
+    sp.add_argument("name")
+    _db_arg(sp)
+
+    p = sub.add_parser(
+        "whatsnew",
+        help="what the last crawl added or saw retracted, per saved search",
+        epilog="example: kea whatsnew --saved 'PTSD trials'",
+    )
+    _db_arg(p)
+    p.add_argument("--saved", default=None, metavar="NAME", help="only this saved search")
+
+    p = sub.add_parser(
         "dashboard",
         help="open the Streamlit dashboard",
         epilog="example: kea dashboard --port 8501",
@@ -241,6 +270,9 @@ def _cmd_crawl(args: argparse.Namespace) -> int:
     else:
         summary = run_crawl(cfg)
     print(summary.one_line())
+    from kea.follow import refresh_feeds
+
+    refresh_feeds(cfg.db)  # the atlas and every saved search, as Atom
     return 0
 
 
@@ -356,6 +388,9 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     with Store(args.db, create=False) as store:  # a missing database is an error, not created
         report = classify_store(store, model_path=args.model, relabel_all=args.all)
     print(report)
+    from kea.follow import refresh_feeds
+
+    refresh_feeds(args.db)  # new records now carry design and outcome in their entries
     return 0
 
 
@@ -398,6 +433,40 @@ def _cmd_label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_saved(args: argparse.Namespace) -> int:
+    from kea.follow import params_from_link, params_of, refresh_feeds
+    from pipeline.feeds import feed_path
+    from pipeline.saved import add_saved, list_saved, remove_saved
+    from pipeline.store import resolve_db_path
+
+    db = resolve_db_path(args.db)
+    if args.saved_command == "add":
+        params = params_from_link(args.url) if args.url else params_of(filter_from_args(args))
+        s = add_saved(db, args.name, params, author=_author(args), replace=args.replace)
+        print(f"saved search {s.name!r}: {s.params or '(every study)'}")
+        refresh_feeds(db)
+        print(f"feed: {feed_path(db, s.name)}")
+    elif args.saved_command == "list":
+        saved = list_saved(db)
+        if not saved:
+            print("no saved searches (kea saved add NAME --search ...)")
+        for s in saved:
+            print(f"{s.name}\t{s.params or '(every study)'}\t{feed_path(db, s.name)}")
+    else:
+        name = remove_saved(db, args.name)
+        feed_path(db, name).unlink(missing_ok=True)
+        print(f"removed saved search {name!r}")
+    return 0
+
+
+def _cmd_whatsnew(args: argparse.Namespace) -> int:
+    from kea.follow import whatsnew_lines
+
+    for line in whatsnew_lines(args.db, args.saved):
+        print(line)
+    return 0
+
+
 def _cmd_dashboard(args: argparse.Namespace) -> int:
     from dashboard.launch import launch
 
@@ -433,6 +502,8 @@ COMMANDS = {
     "label": _cmd_label,
     "dashboard": _cmd_dashboard,
     "standin": _cmd_standin,
+    "saved": _cmd_saved,
+    "whatsnew": _cmd_whatsnew,
 }
 
 

@@ -104,7 +104,27 @@ def add_filter_args(p: argparse.ArgumentParser) -> None:
         metavar="YEAR",
         help="publication year up to (inclusive)",
     )
-    p.add_argument("--search", default=None, help="full-text search over title and abstract")
+    p.add_argument(
+        "--search",
+        default=None,
+        metavar="QUERY",
+        help="PubMed-style search, e.g. 'ptsd[ti] AND \"randomized controlled trial\"[pt]'"
+        " (AND, OR, NOT, parentheses, quotes, trailing *, [ti] [tiab] [au] [ta] [mh] [pt]"
+        " [pmid] [doi] [dp] [si]; see the README)",
+    )
+    p.add_argument(
+        "--added-since",
+        default=None,
+        metavar="DATE|last-crawl",
+        help="records that entered PubMed on or after DATE (YYYY-MM-DD), or that the last"
+        " crawl added (last-crawl)",
+    )
+    p.add_argument(
+        "--registered",
+        action="store_true",
+        default=None,
+        help="only records naming a trial registration (NCT, ISRCTN, EudraCT, ...)",
+    )
     p.add_argument(
         "--all",
         action="store_true",
@@ -128,7 +148,8 @@ def filter_from_args(args: argparse.Namespace) -> Any:
     Scope: ``--all`` or no label filter at all means every stored record (issue 2:
     `kea export --format jsonl` exports everything); any label filter means in-scope.
     """
-    from pipeline.query import StudyFilter, fts_query
+    from pipeline.query import StudyFilter
+    from pipeline.search import SearchSyntaxError, check_added_since, parse
 
     kw: dict[str, Any] = {}
     for lab in FILTERABLE:
@@ -153,9 +174,13 @@ def filter_from_args(args: argparse.Namespace) -> Any:
     if kw["year_from"] and kw["year_to"] and kw["year_from"] > kw["year_to"]:
         raise KeaError(f"--since {kw['year_from']} is after --until {kw['year_to']}")
     search = (getattr(args, "search", None) or "").strip()
-    if search and fts_query(search) is None:
-        raise KeaError(f"--search {search!r} has no word to search for")
+    try:
+        parse(search)  # an unreadable search is one error naming the problem and where
+    except SearchSyntaxError as err:
+        raise KeaError(f"--search: {err}") from None
     kw["search"] = search or None
+    kw["added_since"] = check_added_since(getattr(args, "added_since", None))
+    kw["registered"] = True if getattr(args, "registered", None) else None
     filt = StudyFilter(**kw)
     scope = "all" if getattr(args, "all", False) or not filt.has_label_filter() else "in_scope"
     return replace(filt, scope=scope)

@@ -30,6 +30,7 @@ from pylatexenc.latexencode import UnicodeToLatexEncoder
 
 from pipeline.errors import ExportError
 from pipeline.records import Article
+from pipeline.trials import trial_note
 
 PUBMED_URL = "https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
 RETRACTED_PREFIX = "[RETRACTED] "
@@ -223,7 +224,7 @@ def ris_entry(article: Article | Mapping[str, Any]) -> dict[str, Any]:
         "keywords": keywords,
         "language": a.language,
         "publisher": a.publisher,
-        "notes": ["RETRACTED"] if a.retracted else [],
+        "notes": [n for n in ("RETRACTED" if a.retracted else None, trial_note(a)) if n],
     }
     return {k: _one_line(v) for k, v in entry.items() if v not in (None, [], "")}
 
@@ -333,7 +334,8 @@ def bibtex_entry(article: Article | Mapping[str, Any]) -> Entry:
         "pmcid": a.pmcid,
         "issn": a.issn,
         "url": PUBMED_URL.format(pmid=a.pmid),
-        "note": "RETRACTED" if a.retracted else None,
+        "note": "; ".join(n for n in ("RETRACTED" if a.retracted else None, trial_note(a)) if n)
+        or None,
     }
     # bibtexparser's writer adds the enclosing braces itself.
     fields = [

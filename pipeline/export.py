@@ -168,6 +168,7 @@ TAIL_COLUMNS = (
     "keywords",
     "language",
     "entrez_date",
+    "trial_ids",  # registry ids (pipeline.trials), "; "-joined
 )
 FLAT_COLUMNS = (
     *HEAD_COLUMNS,

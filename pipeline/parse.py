@@ -346,6 +346,19 @@ def _mesh(mesh_list: _Element | None) -> list[MeshHeading]:
     return headings
 
 
+def _accessions(bank_list: _Element | None) -> list[str]:
+    """Every DataBankList/DataBank/AccessionNumberList/AccessionNumber, in order."""
+    if bank_list is None:
+        return []
+    found = (
+        acc
+        for bank in bank_list.iterchildren("DataBank")
+        for acc_list in bank.iterchildren("AccessionNumberList")
+        for acc in acc_list.iterchildren("AccessionNumber")
+    )
+    return _texts(iter(_capped(found, "accession numbers")))
+
+
 def _keywords(container: _Element) -> list[str]:
     """Keywords from every KeywordList (NOTNLM author keywords and NLM ones alike)."""
     kws = [kw for kw_list in container.iterchildren("KeywordList") for kw in _texts(kw_list)]
@@ -434,6 +447,7 @@ def _journal_article(record: _Element) -> Article:
         retraction_notices=[p for ref, p in comments if ref == "RetractionIn" and p is not None],
         is_retraction_notice="Retraction of Publication" in pub_types
         or any(ref == "RetractionOf" for ref, _ in comments),
+        accession_numbers=_accessions(art.get("DataBankList")),
     )
 
 

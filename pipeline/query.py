@@ -23,7 +23,10 @@ from typing import Any
 
 from pipeline.labels import BY_NAME, DESIGN_RANK, FILTERABLE, LABEL_NAMES, LABELS, VOCAB, Label
 from pipeline.records import Article, pmid_or_none
+from pipeline.search import SearchSyntaxError, follow_where, snippets
+from pipeline.search import plan as search_plan
 from pipeline.store import connect_readonly, decode_label_row, resolve_db_path
+from pipeline.trials import article_trial_ids, links
 
 SCOPES = ("in_scope", "off_topic", "all")
 POPULATIONS = ("all", "human", "animal")
@@ -60,8 +63,12 @@ def _label_field(lab: Label) -> tuple[str, Any, Any]:
 _OTHER_FIELDS: tuple[tuple[str, Any, Any], ...] = (
     ("year_from", int | None, field(default=None)),
     ("year_to", int | None, field(default=None)),
-    # FTS5 over title+abstract, always quoted (see fts_query)
+    # the query language of pipeline.search (PubMed-style), FTS5 + bound SQL
     ("search", str | None, field(default=None)),
+    # entered PubMed on/after this ISO date, or "last-crawl": first stored by the last crawl
+    ("added_since", str | None, field(default=None)),
+    # True: only records naming a trial registration (pipeline.trials)
+    ("registered", bool | None, field(default=None)),
     # in_scope | off_topic | all (by labels.relevance)
     ("scope", str, field(default="in_scope")),
     # all | human | animal (animal = design preclinical)
@@ -150,17 +157,17 @@ def _from_where(
     only these records (store keys).
     """
     params: list[Any] = []
-    sql = "FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid"
-    match = fts_query(f.search)
-    if match is not None:
-        # CROSS JOIN pins the full-text match as the outer loop: run once, not once per row.
-        sql = (
-            "FROM (SELECT rowid AS fts_rowid, bm25(articles_fts) AS fts_rank FROM articles_fts"
-            " WHERE articles_fts MATCH ?) s CROSS JOIN articles a ON a.pmid = s.fts_rowid"
-            " LEFT JOIN labels l ON l.pmid = a.pmid"
-        )
-        params.append(match)
     where: list[str] = []
+    plan = search_plan(f.search)  # raises SearchSyntaxError on an unreadable search
+    sql = (plan.join if plan else "FROM articles a") + " LEFT JOIN labels l ON l.pmid = a.pmid"
+    if plan is not None:
+        params.extend(plan.join_params)
+        if plan.where:
+            where.append(plan.where)
+            params.extend(plan.where_params)
+    added_sql, added_params = follow_where(f.added_since, f.registered)
+    where.extend(added_sql)
+    params.extend(added_params)
     if not f.include_deleted:
         where.append("a.deleted = 0")
     if f.scope in ("in_scope", "off_topic"):
@@ -229,11 +236,17 @@ def _rank_case() -> tuple[str, list[Any]]:
     return f"(CASE l.design {whens} ELSE {len(DESIGN_RANK)} END)", params
 
 
+def _ranked(f: Any) -> bool:
+    """Does the filter's search give a relevance rank (s.fts_rank)?"""
+    plan = search_plan(f.search)
+    return plan is not None and plan.ranked
+
+
 def _order_by(sort: str, has_search: bool) -> tuple[str, list[Any]]:
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}; valid: {', '.join(SORTS)}")
     if sort == "relevance" and has_search:
-        return "ORDER BY s.fts_rank, a.pmid DESC", []
+        return "ORDER BY s.fts_rank IS NULL, s.fts_rank, a.pmid DESC", []
     if sort == "newest":
         return "ORDER BY a.entrez_date IS NULL, a.entrez_date DESC, a.pmid DESC", []
     if sort == "year":
@@ -259,7 +272,7 @@ def count_studies(conn: sqlite3.Connection, f: StudyFilter, *, counted: bool = F
 _LIST_COLUMNS = ", ".join(
     (
         "a.pmid, a.title, a.first_author, a.year, a.journal, a.doi, a.retracted, a.is_demo,"
-        " a.entrez_date, l.pmid AS label_pmid",
+        " a.entrez_date, a.trial_ids, l.pmid AS label_pmid",
         *(f"l.{name}" for name in LABEL_NAMES),
         "l.needs_review, l.review, l.verified, l.confidence, l.evidence",
     )
@@ -400,6 +413,7 @@ def _list_row(
         "labelled": labelled,
         "is_demo": bool(row["is_demo"]),
         "entrez_date": row["entrez_date"],
+        "trials": links(json.loads(row["trial_ids"] or "[]")),
         **_urls(row["pmid"], row["doi"]),
     }
 
@@ -424,7 +438,7 @@ def list_studies(
     hidden: only counts leave them out.
     """
     sql, params = _from_where(f)
-    order, order_params = _order_by(sort, fts_query(f.search) is not None)
+    order, order_params = _order_by(sort, _ranked(f))
     page = " LIMIT ? OFFSET ?"
     page_params = [-1 if limit is None else int(limit), max(0, int(offset))]
     rows = conn.execute(
@@ -433,6 +447,21 @@ def list_studies(
     checked = [r["pmid"] for r in rows if r["verified"] not in (None, "[]")]
     verified_by = verifications(conn, checked) if checked else {}
     return [_list_row(r, verified_by) for r in rows]
+
+
+def filtered_pmids(conn: sqlite3.Connection, f: StudyFilter, among: Sequence[int]) -> set[int]:
+    """Which of these PMIDs match the filter (feeds, what's new: a few hundred at a time)."""
+    sql, params = _from_where(f)
+    out: set[int] = set()
+    keys = [int(p) for p in among]
+    for start in range(0, len(keys), _CHUNK):
+        part = keys[start : start + _CHUNK]
+        rows = conn.execute(
+            f"SELECT pmid FROM (SELECT a.pmid AS pmid {sql}) WHERE pmid IN ({_placeholders(part)})",
+            [*params, *part],
+        )
+        out.update(int(r[0]) for r in rows)
+    return out
 
 
 # -- one study ------------------------------------------------------------------------------
@@ -475,6 +504,7 @@ def study_detail(conn: sqlite3.Connection, pmid: str | int) -> dict[str, Any] | 
     if not out["labelled"]:
         out["needs_review"] = None
     out.update(_urls(article.pmid, article.doi))
+    out["trials"] = links(article_trial_ids(article))
     return out
 
 
@@ -510,7 +540,12 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
                 AND l.design = 'systematic_review'), 0) AS systematic_reviews,
             COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0 AND a.entrez_date >= ?), 0)
                 AS new_last_30_days,
-            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 1), 0) AS retracted
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 1), 0) AS retracted,
+            COALESCE(SUM(l.relevance = 'in_scope' AND a.retracted = 0 AND l.design = 'rct'
+                AND a.trial_ids IS NOT NULL), 0) AS rcts_registered,
+            COALESCE(SUM(a.retracted = 1 AND a.retracted_run = (SELECT MAX(id) FROM crawl_runs
+                WHERE status = 'completed') AND a.first_seen_run IS NOT a.retracted_run), 0)
+                AS newly_retracted
            FROM articles a LEFT JOIN labels l ON l.pmid = a.pmid WHERE a.deleted = 0""",
         (since,),
     ).fetchone()
@@ -526,6 +561,7 @@ def headline(conn: sqlite3.Connection, *, today: date | None = None) -> dict[str
         "SELECT MAX(finished_at) FROM crawl_runs WHERE status = 'completed'"
     ).fetchone()[0]
     out["last_update"] = _iso(finished)
+    out["new_since"] = since  # the "new in the last 30 days" tile opens added_since=this
     out["is_demo"] = meta(conn).get("demo") == "1"
     return out
 
@@ -898,6 +934,7 @@ def export_record(
         "retracted": article.retracted,
         "entrez_date": article.entrez_date,
         "pubmed_url": PUBMED_URL.format(pmid=article.pmid),
+        "trial_ids": article_trial_ids(article),
     }
     for name in EXPORT_LABEL_FIELDS:
         rec[name] = labels.get(name) if labels is not None else None
@@ -1032,6 +1069,8 @@ def model_card() -> dict[str, Any] | None:
 
 __all__ = [
     "FILTER_LABELS",
+    "SearchSyntaxError",
+    "snippets",
     "NCBI_NOTICE",
     "STRONG_DESIGNS",
     "describe_filter",
@@ -1050,6 +1089,7 @@ __all__ = [
     "crawl_history",
     "evidence_map",
     "export_record",
+    "filtered_pmids",
     "fts_query",
     "headline",
     "iter_articles",

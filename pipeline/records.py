@@ -92,6 +92,8 @@ class Article:
     is_book: bool = False
     book_title: str | None = None
     publisher: str | None = None
+    # DataBankList/AccessionNumber (trial registrations among them: pipeline.trials)
+    accession_numbers: list[str] = field(default_factory=list)
 
     @property
     def abstract(self) -> str | None:
@@ -162,7 +164,7 @@ class Article:
 
 
 _NESTED = ("abstract_sections", "authors", "mesh")
-_LISTS = ("publication_types", "keywords", "languages", "retraction_notices")
+_LISTS = ("publication_types", "keywords", "languages", "retraction_notices", "accession_numbers")
 _SCALARS = tuple(f.name for f in fields(Article) if f.name not in _NESTED and f.name not in _LISTS)
 
 

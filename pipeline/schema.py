@@ -31,6 +31,7 @@ How to add a migration (say v1 -> v2):
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
@@ -78,28 +79,27 @@ CREATE TABLE articles (
     data TEXT,
     content_hash TEXT,
     fetched_at REAL,
-    run_id INTEGER
+    run_id INTEGER,
+    authors_text TEXT,    -- v2: "Last Initials; ..." for [au] search
+    mesh_text TEXT,       -- v2: MeSH descriptors, for [mh]
+    pubtypes_text TEXT,   -- v2: publication types, for [pt]
+    trial_ids TEXT,       -- v2: JSON array of canonical registry ids (pipeline.trials)
+    first_seen_at REAL,   -- v2: when this store first stored the record
+    first_seen_run INTEGER,  -- v2: the crawl run that first stored it
+    retracted_at REAL,    -- v2: when the store saw it become retracted
+    retracted_run INTEGER -- v2: the crawl run that saw it become retracted
 );
 CREATE INDEX articles_year ON articles(year);
+CREATE INDEX articles_first_seen ON articles(first_seen_run);
+CREATE INDEX articles_retracted_run ON articles(retracted_run);
 CREATE INDEX articles_entrez ON articles(entrez_date);
 CREATE INDEX articles_live ON articles(deleted, pmid);
 
 CREATE VIRTUAL TABLE articles_fts USING fts5(
-    title, abstract, content='articles', content_rowid='pmid',
-    tokenize='porter unicode61'
+    title, abstract, authors_text, journal, mesh_text, pubtypes_text,
+    content='articles', content_rowid='pmid', tokenize='porter unicode61'
 );
-CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
-  INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.pmid, new.title, new.abstract);
-END;
-CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
-  INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
-  VALUES ('delete', old.pmid, old.title, old.abstract);
-END;
-CREATE TRIGGER articles_au AFTER UPDATE OF title, abstract ON articles BEGIN
-  INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
-  VALUES ('delete', old.pmid, old.title, old.abstract);
-  INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.pmid, new.title, new.abstract);
-END;
+@FTS_TRIGGERS@
 
 CREATE TABLE crawl_runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -160,7 +160,35 @@ CREATE TABLE corrections (
 CREATE INDEX corrections_pmid ON corrections(pmid);
 
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+
+CREATE TABLE saved_searches (
+    name TEXT PRIMARY KEY,
+    params TEXT NOT NULL,     -- the filter as a dashboard URL query string
+    created_at REAL NOT NULL,
+    author TEXT
+);
 """
+
+# v2's full-text index triggers (frozen: the v1 -> v2 migration writes these same statements)
+_FTS_COLS = "title, abstract, authors_text, journal, mesh_text, pubtypes_text"
+_FTS_NEW = (
+    "new.title, new.abstract, new.authors_text, new.journal, new.mesh_text, new.pubtypes_text"
+)
+_FTS_OLD = (
+    "old.title, old.abstract, old.authors_text, old.journal, old.mesh_text, old.pubtypes_text"
+)
+FTS_TRIGGERS_V2 = (
+    f"""CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+  INSERT INTO articles_fts(rowid, {_FTS_COLS}) VALUES (new.pmid, {_FTS_NEW});
+END;""",
+    f"""CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+  INSERT INTO articles_fts(articles_fts, rowid, {_FTS_COLS}) VALUES ('delete', old.pmid, {_FTS_OLD});
+END;""",
+    f"""CREATE TRIGGER articles_au AFTER UPDATE OF {_FTS_COLS} ON articles BEGIN
+  INSERT INTO articles_fts(articles_fts, rowid, {_FTS_COLS}) VALUES ('delete', old.pmid, {_FTS_OLD});
+  INSERT INTO articles_fts(rowid, {_FTS_COLS}) VALUES (new.pmid, {_FTS_NEW});
+END;""",
+)
 
 
 def _label_column(lab: label_registry.Label) -> str:
@@ -172,7 +200,9 @@ def _label_column(lab: label_registry.Label) -> str:
 def schema_sql() -> str:
     """The DDL of a new store at ``latest()``, with one labels column per registry label."""
     cols = ",\n    ".join(_label_column(lab) for lab in label_registry.LABELS)
-    return _SCHEMA.replace("@LABEL_COLUMNS@", cols)
+    return _SCHEMA.replace("@LABEL_COLUMNS@", cols).replace(
+        "@FTS_TRIGGERS@", "\n".join(FTS_TRIGGERS_V2)
+    )
 
 
 def create(conn: sqlite3.Connection) -> None:
@@ -212,8 +242,81 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA application_id = 1801806195")  # APPLICATION_ID, frozen here
 
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    """v1 -> v2 (search, follow, trials): author/MeSH/publication-type text in the full-text
+    index (field tags), trial registration ids, when each record was first stored and
+    seen retracted (feeds, "added since"), and saved searches.
+
+    Records stored before v2 count as first seen by the run that stored them (and as
+    retracted by it, when they are), so the first feed after an upgrade is not the whole
+    store. Trial ids are read from the stored record by ``pipeline.trials`` (data, not
+    schema: a later extractor may fill them anew).
+    """
+    for col in (
+        "authors_text TEXT",
+        "mesh_text TEXT",
+        "pubtypes_text TEXT",
+        "trial_ids TEXT",
+        "first_seen_at REAL",
+        "first_seen_run INTEGER",
+        "retracted_at REAL",
+        "retracted_run INTEGER",
+    ):
+        conn.execute(f"ALTER TABLE articles ADD COLUMN {col}")
+    conn.execute(
+        """UPDATE articles SET
+        authors_text = (SELECT group_concat(COALESCE(json_extract(value, '$.collective_name'),
+              trim(COALESCE(json_extract(value, '$.last_name'), '') || ' '
+                   || COALESCE(json_extract(value, '$.initials'), '') || ' '
+                   || COALESCE(json_extract(value, '$.suffix'), ''))), '; ')
+            FROM json_each(data, '$.authors')),
+        mesh_text = (SELECT group_concat(json_extract(value, '$.descriptor'), '; ')
+            FROM json_each(data, '$.mesh')),
+        pubtypes_text = (SELECT group_concat(value, '; ')
+            FROM json_each(data, '$.publication_types')),
+        first_seen_at = fetched_at, first_seen_run = run_id,
+        retracted_at = CASE WHEN retracted = 1 THEN fetched_at END,
+        retracted_run = CASE WHEN retracted = 1 THEN run_id END
+        WHERE data IS NOT NULL AND json_valid(data)"""
+    )
+    from pipeline.trials import trial_ids  # lazy: the schema module stays import-light
+
+    rows = conn.execute("SELECT pmid, abstract, data FROM articles WHERE data IS NOT NULL")
+    updates = []
+    for pmid, abstract, data in rows.fetchall():
+        try:
+            accessions = json.loads(data).get("accession_numbers") or []
+        except ValueError:
+            accessions = []
+        ids = [t.id for t in trial_ids(accessions, abstract)]
+        updates.append((json.dumps(ids) if ids else None, pmid))
+    conn.executemany("UPDATE articles SET trial_ids = ? WHERE pmid = ?", updates)
+    for trigger in ("articles_ai", "articles_ad", "articles_au"):
+        conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    conn.execute("DROP TABLE articles_fts")
+    conn.execute(
+        """CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, abstract, authors_text, journal, mesh_text, pubtypes_text,
+    content='articles', content_rowid='pmid', tokenize='porter unicode61'
+)"""
+    )
+    for stmt in FTS_TRIGGERS_V2:
+        conn.execute(stmt)
+    conn.execute("INSERT INTO articles_fts(articles_fts) VALUES ('rebuild')")
+    conn.execute("CREATE INDEX IF NOT EXISTS articles_first_seen ON articles(first_seen_run)")
+    conn.execute("CREATE INDEX IF NOT EXISTS articles_retracted_run ON articles(retracted_run)")
+    conn.execute(
+        """CREATE TABLE saved_searches (
+    name TEXT PRIMARY KEY,
+    params TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    author TEXT
+)"""
+    )
+
+
 # MIGRATIONS[v] turns a version-v store into a version-(v+1) one; append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v0_to_v1, _v1_to_v2]
 
 
 def latest() -> int:

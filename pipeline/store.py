@@ -66,6 +66,20 @@ def content_hash(article: Article) -> str:
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]
 
 
+def search_columns(article: Article) -> tuple[str | None, str | None, str | None, str | None]:
+    """The v2 search columns of a record: authors, MeSH and publication types as text (the
+    full-text index's field tags) and its trial registration ids (JSON, or None)."""
+    from pipeline.trials import article_trial_ids
+
+    ids = article_trial_ids(article)
+    return (
+        "; ".join(article.author_names) or None,
+        "; ".join(article.mesh_terms) or None,
+        "; ".join(article.publication_types) or None,
+        json.dumps(ids) if ids else None,
+    )
+
+
 def _revision_key(revised: str | None, version: int | None) -> tuple[str, int]:
     return (revised or "", version or 0)
 
@@ -182,7 +196,7 @@ class Store:
                 part = pmids[i : i + 900]
                 marks = ",".join("?" * len(part))
                 for row in c.execute(
-                    "SELECT pmid, revised_date, version, data, deleted FROM articles "
+                    "SELECT pmid, revised_date, version, data, deleted, retracted FROM articles "
                     f"WHERE pmid IN ({marks})",
                     part,
                 ):
@@ -206,7 +220,8 @@ class Store:
                     res.updated += 1
                 else:
                     res.new += 1
-                existing[pmid] = (a.revised_date, a.version, data, 0)  # a repeat in one batch
+                existing[pmid] = (a.revised_date, a.version, data, 0, int(a.retracted))
+                newly_retracted = a.retracted and (old is None or not old[4])
                 first = a.authors[0].display if a.authors else None
                 rows.append(
                     (
@@ -230,14 +245,20 @@ class Store:
                         content_hash(a),
                         now,
                         run_id,
+                        *search_columns(a),
+                        now,
+                        run_id,
+                        now if newly_retracted else None,
+                        run_id if newly_retracted else None,
                     )
                 )
             c.executemany(
                 """INSERT INTO articles(pmid, version, title, abstract, doi, pmcid, journal,
                     journal_iso, year, pub_date, entrez_date, revised_date, language,
                     first_author, retracted, deleted, is_demo, data, content_hash,
-                    fetched_at, run_id)
-                   VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?)
+                    fetched_at, run_id, authors_text, mesh_text, pubtypes_text, trial_ids,
+                    first_seen_at, first_seen_run, retracted_at, retracted_run)
+                   VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?,?,?,?,?,?,?,?,?,?,?)
                    ON CONFLICT(pmid) DO UPDATE SET
                     version=excluded.version, title=excluded.title,
                     abstract=excluded.abstract, doi=excluded.doi, pmcid=excluded.pmcid,
@@ -247,7 +268,11 @@ class Store:
                     language=excluded.language, first_author=excluded.first_author,
                     retracted=excluded.retracted, deleted=0, is_demo=excluded.is_demo,
                     data=excluded.data, content_hash=excluded.content_hash,
-                    fetched_at=excluded.fetched_at, run_id=excluded.run_id""",
+                    fetched_at=excluded.fetched_at, run_id=excluded.run_id,
+                    authors_text=excluded.authors_text, mesh_text=excluded.mesh_text,
+                    pubtypes_text=excluded.pubtypes_text, trial_ids=excluded.trial_ids,
+                    retracted_at=COALESCE(excluded.retracted_at, articles.retracted_at),
+                    retracted_run=COALESCE(excluded.retracted_run, articles.retracted_run)""",
                 rows,
             )
             for d in deleted_pmids:

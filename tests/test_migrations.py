@@ -232,7 +232,10 @@ def test_failing_migration_rolls_back_everything(v0: Path, monkeypatch: pytest.M
         raise sqlite3.OperationalError("disk on fire")
 
     monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
-    with pytest.raises(StoreError, match=r"from schema v1 to v2 failed.*nothing was changed") as e:
+    with pytest.raises(
+        StoreError,
+        match=rf"from schema v{len(schema.MIGRATIONS) - 1} to v{len(schema.MIGRATIONS)} failed.*nothing was changed",
+    ) as e:
         Store(v0)
     assert "\n" not in str(e.value)
     assert v0.read_bytes() == original  # v0 -> v1 ran and was rolled back with the failure
@@ -344,7 +347,7 @@ def test_connect_readonly_refuses_an_older_read_only_store_with_how_to_upgrade(
     for opener in (connect_readonly, lambda p: Store(p, readonly=True)):
         with pytest.raises(
             StoreError,
-            match="schema v0 and this kea needs v1, but it is read-only here: make it writable",
+            match=f"schema v0 and this kea needs v{schema.latest()}, but it is read-only here: make it writable",
         ):
             opener(v0)
     assert v0.read_bytes() == original and _backups(v0) == []
@@ -457,3 +460,43 @@ def test_connect_readonly_names_missing_label_columns_of_a_read_only_store(
     )
     with pytest.raises(StoreError, match=f"no column for the label\\(s\\) {lab.name}, but it is"):
         connect_readonly(p)
+
+
+# -- v1 -> v2: search columns, trial ids, first-seen / retraction tracking, saved searches ---
+def test_v2_fills_search_columns_and_first_seen_from_the_0_1_records(v0: Path) -> None:
+    """Every 0.1 record becomes searchable by author, MeSH and publication type, counts as
+    first seen by the run that stored it, and the index answers field-tagged searches."""
+    from pipeline import query as q
+    from pipeline.records import Article
+
+    with _plain(v0) as conn:
+        before = {
+            r["pmid"]: (Article.from_dict(json.loads(r["data"])), r["run_id"], r["fetched_at"])
+            for r in _rows(conn, "SELECT pmid, data, run_id, fetched_at, retracted FROM articles")
+        }
+        n_fixes = conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0]
+    Store(v0).close()
+    with _plain(v0) as conn:
+        rows = {r["pmid"]: r for r in _rows(conn, "SELECT * FROM articles")}
+        assert conn.execute("SELECT COUNT(*) FROM corrections").fetchone()[0] == n_fixes
+        assert conn.execute("SELECT COUNT(*) FROM saved_searches").fetchone()[0] == 0
+    assert set(rows) == set(before)
+    for pmid, (art, run_id, fetched) in before.items():
+        r = rows[pmid]
+        assert r["authors_text"] == ("; ".join(art.author_names) or None), pmid
+        assert r["mesh_text"] == ("; ".join(art.mesh_terms) or None)
+        assert r["pubtypes_text"] == ("; ".join(art.publication_types) or None)
+        assert (r["first_seen_run"], r["first_seen_at"]) == (run_id, fetched)
+        assert r["retracted_run"] == (run_id if art.retracted else None)
+    conn = q.connect(v0)
+    art = next(a for a, _, _ in before.values() if a.authors and a.authors[0].last_name)
+    hits = q.list_studies(
+        conn, q.StudyFilter(search=f"{art.authors[0].last_name}[au]", scope="all"), limit=None
+    )
+    expected = {
+        str(p)
+        for p, (a, _, _) in before.items()
+        if any(x.last_name == art.authors[0].last_name for x in a.authors)
+    }
+    assert {h["pmid"] for h in hits} == expected
+    conn.close()

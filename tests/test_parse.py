@@ -172,6 +172,12 @@ def ref_journal_article(rec: Any) -> dict[str, Any]:
             for h in cit.get("MeshHeadingList", [])
         ],
         "keywords": [ref_text(k) for kl in cit.get("KeywordList", []) for k in kl],
+        "accession_numbers": [
+            ref_text(acc)
+            for bank in art.get("DataBankList", [])
+            for acc_list in bank.get("AccessionNumberList", [])
+            for acc in ([acc_list] if isinstance(acc_list, str) else acc_list)
+        ],
         "languages": [ref_text(x) for x in art.get("Language", [])],
         "doi": ids.get("doi") or (elocs[0] if elocs else None),
         "pmcid": ids.get("pmc"),
@@ -225,6 +231,7 @@ def ref_book_article(rec: Any) -> dict[str, Any]:
         "medline_date": medline,
         "publication_types": types,
         "mesh": [],
+        "accession_numbers": [],
         "keywords": [ref_text(k) for kl in doc.get("KeywordList", []) for k in kl],
         "languages": [ref_text(x) for x in doc.get("Language", [])],
         "doi": ids.get("doi") or (elocs[0] if elocs else None),

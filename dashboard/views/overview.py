@@ -8,7 +8,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, fmt, ui, url
+from dashboard import data, fmt, search_ui, ui, url
 from pipeline.labels import BY_NAME, DESIGN_RANK, VOCAB
 from pipeline.query import StudyFilter
 
@@ -40,6 +40,7 @@ cols[1].metric("RCTs", f"{by_design.get('rct', 0):,}")
 cols[2].metric("Systematic reviews", f"{by_design.get('systematic_review', 0):,}")
 cols[3].metric("New in last 30 days", f"{head['new_last_30_days']:,}")
 cols[4].metric("Retracted (not counted)", f"{head['retracted']:,}")
+search_ui.tile_links(head, cols)
 st.caption(
     "Last update: "
     + (

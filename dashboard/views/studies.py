@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, filters, fmt, ui, url
+from dashboard import data, filters, fmt, search_ui, ui, url
 from pipeline.errors import KeaError
 from pipeline.export import FORMATS
 from pipeline.labels import BY_NAME, LABELS, Label
@@ -34,13 +34,16 @@ pages = max(1, -(-total // PAGE_SIZE))
 bad_keys: list[str] = []
 if "st_sort" not in st.session_state:  # the URL sets the page's state once, then the widgets do
     qp_sort = st.query_params.get("sort")
-    st.session_state["st_sort"] = qp_sort if qp_sort in SORTS else "strength"
+    st.session_state["st_sort"] = (
+        qp_sort if qp_sort in SORTS else "relevance" if f.search else "strength"
+    )
     if qp_sort is not None and qp_sort not in SORTS:
         bad_keys.append("sort")
     url_page, ok = url.read_page(st.query_params.get_all("page"))
     st.session_state["st_page"] = min(url_page or 1, pages)
     if not ok:
         bad_keys.append("page")
+search_ui.relevance_when_searching(f)
 if st.session_state.get("st_page", 1) > pages:  # the filter narrowed: fewer pages now
     st.session_state["st_page"] = pages
 url_pmid, ok = url.read_pmid(st.query_params.get_all("pmid"))
@@ -62,7 +65,7 @@ if not rows:
     st.stop()
 
 event = st.dataframe(
-    fmt.studies_frame(rows),
+    search_ui.with_follow_columns(fmt.studies_frame(rows), rows),
     key="st_table",
     on_select="rerun",
     selection_mode=["multi-row", "single-cell"],
@@ -111,8 +114,10 @@ event = st.dataframe(
         "doi_url": st.column_config.LinkColumn(
             "DOI", display_text=r"https://doi\.org/(.*)", help="Open at doi.org"
         ),
+        **search_ui.COLUMN_CONFIG,
     },
 )
+search_ui.snippets(db, f, rows)
 if total > len(rows):
     st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
 
@@ -184,6 +189,7 @@ def show_detail(pmid: str) -> None:
     )
     if byline:
         st.caption(fmt.md_escape(byline))
+    search_ui.detail_follow(d)
     links = st.columns([1, 1, 4])
     links[0].link_button("PubMed", d["pubmed_url"], icon=":material/open_in_new:")
     if d.get("doi_url"):
