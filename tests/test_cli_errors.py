@@ -248,10 +248,7 @@ def _run(argv: list[str], where: str, capsys: pytest.CaptureFixture[str]) -> tup
 
 
 def _params() -> list[Any]:
-    return [
-        pytest.param(argv, where, id=cid)
-        for cid, argv, where in CASES
-    ]
+    return [pytest.param(argv, where, id=cid) for cid, argv, where in CASES]
 
 
 @pytest.mark.parametrize(("argv", "where"), _params())
