@@ -499,11 +499,42 @@ def _write_xlsx(
     filename: str | None = None,
 ) -> int:
     from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
 
     counter = _Counter()
     wb = Workbook(write_only=True)
+    try:
+        return _fill_xlsx(conn, f, target, wb, counter, pmids, filename)
+    except BaseException:
+        _discard_sheets(wb)
+        raise
+
+
+def _discard_sheets(wb: Any) -> None:
+    """Close a failed write-only workbook's sheet streams and delete their temporary files
+    (openpyxl removes them only on a successful save)."""
+    for sheet in wb.worksheets:
+        try:
+            sheet.close()
+        except Exception:  # noqa: BLE001 - best effort on the way out of an error
+            pass
+        out = getattr(getattr(sheet, "_writer", None), "out", None)
+        if isinstance(out, str):
+            Path(out).unlink(missing_ok=True)
+
+
+def _fill_xlsx(
+    conn: sqlite3.Connection,
+    f: StudyFilter,
+    target: str | IO[bytes],
+    wb: Any,
+    counter: _Counter,
+    pmids: Sequence[str | int] | None,
+    filename: str | None,
+) -> int:
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
     ws = wb.create_sheet("Studies")
     columns = _empty_columns()
     if meta(conn).get("demo") == "1":
@@ -512,8 +543,6 @@ def _write_xlsx(
         ws.column_dimensions[get_column_letter(i)].width = _column_width(name)
     ws.freeze_panes = "C2"  # header row and pmid/title stay in view
     bold = Font(bold=True)
-    from openpyxl.cell import WriteOnlyCell
-
     header = []
     for name in columns:
         cell = WriteOnlyCell(ws, value=name)

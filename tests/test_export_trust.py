@@ -317,3 +317,25 @@ def test_kea_classify_then_export_names_the_model(tmp_path):
     assert main(["export", "--format", "csv", "--db", str(db), "--out", str(csv_out), "--all"]) == 0
     sidecar = json.loads(Path(str(csv_out) + ".about.json").read_text())
     assert sidecar["model_version"] == about["model_version"]
+
+
+def test_failed_xlsx_export_leaves_no_temporary_sheet_files(conn, tmp_path, monkeypatch):
+    """A write-only workbook streams each sheet to a temporary file that openpyxl deletes
+    only on a successful save; an export failing mid-rows must not leave them behind."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    calls = {"n": 0}
+    real = export.flat_row
+
+    def failing(rec):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(rec)
+
+    monkeypatch.setattr(export, "flat_row", failing)
+    with pytest.raises(OSError, match="disk full"):
+        export.export_bytes(conn, "xlsx", ALL)
+    assert calls["n"] == 3
+    assert list(tmp_path.glob("openpyxl.*")) == []
