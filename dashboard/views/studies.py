@@ -70,6 +70,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode=["multi-row", "single-cell"],
     hide_index=True,
+    placeholder="",  # a missing value (N not stated, <NA>) is an empty cell
     width="stretch",
     height=min(38 + 35 * len(rows), 460),
     column_order=fmt.STUDY_COLUMNS,
@@ -84,13 +85,13 @@ event = st.dataframe(
             "Title", width="large", help="click a title to open the study"
         ),
         "first_author": st.column_config.TextColumn("First author", width="small"),
-        "year": st.column_config.TextColumn("Year", width="small"),
+        "year": st.column_config.NumberColumn("Year", format="%d", width="small"),
         "journal": st.column_config.TextColumn("Journal", width="small"),
         "design": st.column_config.TextColumn(
             "Design", width="medium", help="label and the confidence of it; ✔ = human-verified"
         ),
-        "n": st.column_config.TextColumn(
-            "N", help="participants (empty: not stated)", width="small"
+        "n": st.column_config.NumberColumn(
+            "N", help="participants (empty: not stated)", format="%d", width="small"
         ),
         "outcome": st.column_config.TextColumn("Outcome", width="medium"),
         "conditions": st.column_config.TextColumn("Conditions", width="medium"),
