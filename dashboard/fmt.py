@@ -245,6 +245,20 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return frame
 
 
+def _href(address: str) -> str:
+    """A link target markdown cannot misread: brackets, spaces and '<>' (old SICI DOIs)
+    percent-encoded."""
+    from urllib.parse import quote
+
+    return quote(address, safe=":/?#=&%;.-_~+,@")
+
+
+def link_line(pubmed_url: str | None, doi_url: str | None) -> str:
+    """':material/open_in_new: [PubMed](…) · [DOI](…)' for a study's detail."""
+    links = [f"[{name}]({_href(u)})" for name, u in (("PubMed", pubmed_url), ("DOI", doi_url)) if u]
+    return ":material/open_in_new: " + " · ".join(links) if links else ""
+
+
 def option_label(row: dict[str, Any], width: int = 90) -> str:
     """How a study is named in the 'open a study' picker."""
     title = display_title(row)

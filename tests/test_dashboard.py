@@ -686,3 +686,15 @@ def test_overview_charts_are_vega_lite_with_a_clickable_map(
     assert charts.selected_cell({"selection": {"cell": []}}) == (None, None)
     src = (APP.parent / "views" / "overview.py").read_text()
     assert "altair" not in src, "altair validated every chart on every rerun: not used"
+
+
+def test_study_links_are_markdown_that_survives_any_doi() -> None:
+    sici = "https://doi.org/10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0"
+    line = fmt.link_line("https://pubmed.ncbi.nlm.nih.gov/123/", sici)
+    assert "[PubMed](https://pubmed.ncbi.nlm.nih.gov/123/)" in line
+    target = re.search(r"\[DOI\]\(([^)]*)\)", line).group(1)
+    assert not set("()<> $*") & set(target), "nothing in the target ends the link early"
+    from urllib.parse import unquote
+
+    assert unquote(target) == sici
+    assert fmt.link_line(None, None) == ""

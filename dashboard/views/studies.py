@@ -87,10 +87,8 @@ def show_detail(pmid: str, *, lazy: bool = False) -> None:
     if byline:
         st.caption(fmt.md_escape(byline))
     search_ui.detail_follow(d)
-    links = st.columns([1, 1, 4])
-    links[0].link_button("PubMed", d["pubmed_url"], icon=":material/open_in_new:")
-    if d.get("doi_url"):
-        links[1].link_button("DOI", d["doi_url"], icon=":material/open_in_new:")
+    # links in markdown: a link button's script is one more download when a study opens
+    st.markdown(fmt.link_line(d.get("pubmed_url"), d.get("doi_url")))
     if d.get("needs_review"):
         st.warning("⚑ Some labels of this study are under review (low confidence): check them.")
 
