@@ -10,13 +10,14 @@ chart or table drawn) **and** Streamlit is idle again (``stApp`` reports its scr
 ``notRunning``), read on the page's own clock (``performance.now()``, checked on every
 animation frame): from the start of the navigation for the Overview and Studies pages,
 from the mouse press on PTSD in the sidebar for a filter change and on a study's title
-for opening it. ``*_wall`` figures are the older measure, wall time in this process
-around the Playwright calls: they add Playwright's own polling (its retries back off to
-0.5 s steps) and the time to open the dropdown. "cold" is the first visit after ``kea
-dashboard`` said it was ready (its warm-up ran the Overview once on the server: imports
-loaded, the default view's queries cached; the browser's own cache is empty), "warm" a
-new browser tab afterwards. ``KEA_BENCH_ROOT`` serves another checkout's dashboard (an
-A/B run against main with this same measure).
+for opening it. ``*_wall`` is wall time in this process around the Playwright calls
+(adds its round trips and, for the filter change, opening the dropdown). Before issue 8's
+speed work the figures were taken with Playwright locator waits, whose retries back off
+to 0.5 s steps: a page ready at 0.43 s was seen at ~0.8 s. "cold" is the first visit
+after ``kea dashboard`` said it was ready (its warm-up ran the Overview once on the
+server: imports loaded, the default view's queries cached; the browser's own cache is
+empty), "warm" a new browser tab afterwards. ``KEA_BENCH_ROOT`` serves another checkout's
+dashboard (an A/B run against main with this same measure).
 The browser is ``/usr/bin/chromium`` (``executable_path``); none is ever downloaded.
 """
 
@@ -217,9 +218,9 @@ def run() -> dict[str, Any]:
     result["goals_s"] = GOALS_S
     result["ok"] = {k: big[k] < v for k, v in GOALS_S.items()}
     print("dashboard in chromium (seconds until drawn and idle)")
-    print(f"  {'':16s}" + "".join(f"{n:>10,}" for n in SIZES))
+    print(f"  {'':20s}" + "".join(f"{n:>10,}" for n in SIZES))
     for k in big:
-        print(f"  {k:16s}" + "".join(f"{result[str(n)][k]:10.2f}" for n in SIZES))
+        print(f"  {k:20s}" + "".join(f"{result[str(n)][k]:10.2f}" for n in SIZES))
     for k, v in GOALS_S.items():
         print(f"  goal {k} < {v} s at {SIZES[-1]:,}: {'ok' if result['ok'][k] else 'MISSED'}")
     return result
