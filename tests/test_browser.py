@@ -126,6 +126,7 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1100}, accept_downloads=True)
+            page.on("websocket", lambda ws: setattr(page, "_kea_ws", ws))
             page.goto(url)
             expect(page.get_by_text("Evidence map: condition × design")).to_be_visible(
                 timeout=30_000
@@ -160,9 +161,19 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             toolbar = page.locator("[data-testid=stElementToolbar]").first
             expect(toolbar.get_by_role("button", name="Search")).to_be_visible(timeout=10_000)
             expect(toolbar.get_by_role("button", name="Download as CSV")).to_have_count(0)
+            sent: list[bytes] = []  # what the server sends for the click
+            socket_ = getattr(page, "_kea_ws", None)
+            assert socket_ is not None, "the page's websocket was recorded"
+            socket_.on(
+                "framereceived", lambda m: sent.append(m if isinstance(m, bytes) else m.encode())
+            )
             page.mouse.click(frame["x"] + 35 + 120, frame["y"] + 35 + 17)
             dialog = page.get_by_role("dialog")
             expect(dialog).to_be_visible(timeout=20_000)
+            expect(page.locator(IDLE)).to_be_attached(timeout=30_000)
+            # a title click reruns the table and study only (a fragment), not the sidebar
+            sidebar = f"Minimum {BY_NAME['sample_size'].title.lower()}".encode()
+            assert sent and not any(sidebar in m for m in sent), "the sidebar was rebuilt"
             expect(dialog.get_by_text("Labels", exact=True)).to_be_visible()
             assert "pmid=" in page.url
             page.screenshot(path=str(OUT / "dashboard-study.png"), full_page=True)
