@@ -27,6 +27,9 @@ UNEXPECTED = (
 )
 
 st.set_option("client.showErrorDetails", "none")  # Streamlit's own fallback shows no trace
+# The grid's own "Download as CSV" (and cell copy) would write record text as is, past the
+# exports' formula guard (pipeline.export.neutralise): data leaves through the exports only.
+st.set_option("client.disableDataExport", True)
 st.set_page_config(
     page_title="Ketamine Evidence Atlas", page_icon=":material/explore:", layout="wide"
 )

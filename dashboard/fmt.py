@@ -232,15 +232,31 @@ def studies_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
             }
         )
     frame = pd.DataFrame(out, columns=list(STUDY_COLUMNS))
-    # a missing value is an empty cell: the grid would draw a grey "None" for a null
+    # numbers stay numbers, so the grid sorts N and Year numerically; a missing one is
+    # <NA>, drawn as an empty cell by the table's placeholder="" (never a grey "None")
     for col in ("year", "n"):
-        frame[col] = [
-            f"{int(v)}" if isinstance(v, int | float) and v == v else "" for v in frame[col]
-        ]
+        frame[col] = pd.array(
+            [int(v) if isinstance(v, int | float) and v == v else None for v in frame[col]],
+            dtype="Int64",
+        )
     text = [c for c in STUDY_COLUMNS if c not in ("confidence", "year", "n")]
     frame[text] = frame[text].fillna("")
     frame["confidence"] = frame["confidence"].astype("Float64")
     return frame
+
+
+def _href(address: str) -> str:
+    """A link target markdown cannot misread: brackets, spaces and '<>' (old SICI DOIs)
+    percent-encoded."""
+    from urllib.parse import quote
+
+    return quote(address, safe=":/?#=&%;.-_~+,@")
+
+
+def link_line(pubmed_url: str | None, doi_url: str | None) -> str:
+    """':material/open_in_new: [PubMed](…) · [DOI](…)' for a study's detail."""
+    links = [f"[{name}]({_href(u)})" for name, u in (("PubMed", pubmed_url), ("DOI", doi_url)) if u]
+    return ":material/open_in_new: " + " · ".join(links) if links else ""
 
 
 def option_label(row: dict[str, Any], width: int = 90) -> str:

@@ -35,6 +35,8 @@ def streamlit_command(db: Path, port: int, host: str) -> list[str]:
         "false",
         "--client.toolbarMode",
         "viewer",
+        "--client.disableDataExport",  # see app.py: the first session too, from its start
+        "true",
         "--",
         "--db",
         str(db),
@@ -92,7 +94,7 @@ def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
 def warm_up(base: str, timeout: float = 120) -> float:
     """Run the first page once through Streamlit's own websocket, as a browser does.
 
-    The first visitor then finds the page's imports (pandas, altair) loaded and the
+    The first visitor then finds the page's imports (pandas, pyarrow) loaded and the
     Overview's queries cached instead of paying ~1-2 s for them. Returns the seconds
     it took; raises OSError (or a websockets error) when the server does not answer.
     """

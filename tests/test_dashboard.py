@@ -630,3 +630,71 @@ def test_about_label_review_and_calibration_rows() -> None:
     assert [r["Label"] for r in rows] == ["Outcome", "Design"], "sealed rows first"
     assert rows[0]["Calibration error (ECE)"] == "0.050 (0.020–0.080)"
     assert rows[0]["Right when flagged"] == "60%" and rows[1]["Flagged"] == "—"
+
+
+# -- issue 8: speed work (numbers, the grid's own export, plain Vega-Lite charts) ----------
+def test_n_and_year_are_numbers_that_sort_numerically_with_missing_empty(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    rows = [
+        {"pmid": "1", "title": "a", "year": 2009, "sample_size": 900},
+        {"pmid": "2", "title": "b", "year": None, "sample_size": None},
+        {"pmid": "3", "title": "c", "year": 2010, "sample_size": 80},
+    ]
+    frame = fmt.studies_frame(rows)
+    assert str(frame["n"].dtype) == "Int64" and str(frame["year"].dtype) == "Int64"
+    # as numbers 80 < 900 (as text "900" < "80"); a missing one is <NA>, not "" or "None"
+    assert frame.sort_values("n")["n"].tolist()[:2] == [80, 900]
+    assert frame["n"].isna().tolist() == [False, True, False]
+
+    at = open_app(monkeypatch, store_path, "views/studies.py")
+    grid = at.dataframe[0]
+    cols = json.loads(grid.proto.columns)
+    assert cols["n"]["type_config"]["type"] == "number"
+    assert cols["year"]["type_config"]["type"] == "number"
+    assert grid.proto.placeholder == "", "a missing N is an empty cell, not a grey 'None'"
+    shown = grid.value
+    assert str(shown["n"].dtype) == "Int64" and shown["n"].notna().any()
+
+
+def test_grid_has_no_export_past_the_formula_guard(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path, tmp_path: Path
+) -> None:
+    """The grid's own CSV download would write '=HYPERLINK(...)' titles as is: it is off."""
+    from streamlit import config
+
+    config.set_option("client.disableDataExport", False)
+    open_app(monkeypatch, store_path, "views/studies.py")
+    assert config.get_option("client.disableDataExport") is True
+    cmd = streamlit_command(tmp_path / "k.sqlite", 8765, "127.0.0.1")
+    assert cmd[cmd.index("--client.disableDataExport") + 1] == "true"
+
+
+def test_overview_charts_are_vega_lite_with_a_clickable_map(
+    monkeypatch: pytest.MonkeyPatch, store_path: Path
+) -> None:
+    from dashboard import charts
+
+    at = open_app(monkeypatch, store_path)
+    drawn = at.get("vega_lite_chart")
+    assert len(drawn) == 2, "evidence map and timeline"
+    assert list(drawn[0].proto.selection_mode) == [charts.CELL], "a cell click selects it"
+    spec = json.loads(drawn[0].proto.spec)
+    assert spec["layer"][0]["params"][0]["select"]["fields"] == ["condition", "design"]
+    clicked = {"selection": {"cell": [{"condition": "ptsd", "design": "rct"}]}}
+    assert charts.selected_cell(clicked) == ("ptsd", "rct")
+    assert charts.selected_cell({"selection": {"cell": []}}) == (None, None)
+    src = (APP.parent / "views" / "overview.py").read_text()
+    assert "altair" not in src, "altair validated every chart on every rerun: not used"
+
+
+def test_study_links_are_markdown_that_survives_any_doi() -> None:
+    sici = "https://doi.org/10.1002/(SICI)1097-4571(199806)49:8<693::AID-ASI4>3.0.CO;2-0"
+    line = fmt.link_line("https://pubmed.ncbi.nlm.nih.gov/123/", sici)
+    assert "[PubMed](https://pubmed.ncbi.nlm.nih.gov/123/)" in line
+    target = re.search(r"\[DOI\]\(([^)]*)\)", line).group(1)
+    assert not set("()<> $*") & set(target), "nothing in the target ends the link early"
+    from urllib.parse import unquote
+
+    assert unquote(target) == sici
+    assert fmt.link_line(None, None) == ""

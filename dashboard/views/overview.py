@@ -4,21 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, fmt, search_ui, ui, url
+from dashboard import charts, data, fmt, search_ui, ui, url
 from pipeline.labels import BY_NAME, DESIGN_RANK, VOCAB
 from pipeline.query import StudyFilter
 
 STUDIES_PAGE = "views/studies.py"
 DESIGN_ORDER = sorted(DESIGN_RANK, key=DESIGN_RANK.get)
 STRONG = ("rct", "systematic_review")
-OUTCOME_COLOURS = alt.Scale(
-    domain=[fmt.pretty(o) for o in fmt.OUTCOME_ORDER],
-    range=["#2e7d32", "#c62828", "#f9a825", "#9e9e9e"],
-)
 COND = BY_NAME["conditions"]
 DESIGN = BY_NAME["design"]
 
@@ -81,83 +76,23 @@ else:
         "studies"
     ].sum()
     design_sort = [fmt.pretty(d) for d in DESIGN_ORDER]
-    pick = alt.selection_point(fields=["condition", "design"], name="cell")
-    heat = (
-        alt.Chart(cells)
-        .mark_rect()
-        .encode(
-            x=alt.X(
-                "Design:N",
-                sort=design_sort,
-                title=None,
-                axis=alt.Axis(labelAngle=-30, labelLimit=200, labelOverlap=False),
-            ),
-            y=alt.Y("Condition:N", title=None),
-            color=alt.Color("studies:Q", scale=alt.Scale(scheme="blues"), title="Studies"),
-            tooltip=["Condition", "Design", alt.Tooltip("studies:Q", title="Studies")],
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.6)),
-        )
-        .add_params(pick)
-    )
-    labels = (
-        alt.Chart(cells)
-        .mark_text(fontSize=13)
-        .encode(
-            x=alt.X("Design:N", sort=design_sort),
-            y=alt.Y("Condition:N"),
-            text="studies:Q",
-            color=alt.condition(
-                alt.datum.studies > cells["studies"].max() / 2,
-                alt.value("white"),
-                alt.value("black"),
-            ),
-        )
-    )
-    event = st.altair_chart(
-        (heat + labels).properties(height=70 * cells["condition"].nunique()),
+    event = st.vega_lite_chart(
+        cells,
+        charts.evidence_map(design_sort, cells["condition"].nunique(), int(cells["studies"].max())),
         on_select="rerun",
         key="ov_map",
         width="stretch",
     )
-    chosen = (
-        event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
-    ).get("cell") or []
-    if chosen:
-        c, d = chosen[0].get("condition"), chosen[0].get("design")
-        if c and d:
-            target = StudyFilter(
-                conditions=(c,), designs=(d,), population=population, retracted=False
-            )
-            st.session_state.pop("kea_filter", None)
-            st.switch_page(STUDIES_PAGE, query_params=url.to_query_params(target))
+    c, d = charts.selected_cell(event)
+    if c and d:
+        target = StudyFilter(conditions=(c,), designs=(d,), population=population, retracted=False)
+        st.session_state.pop("kea_filter", None)
+        st.switch_page(STUDIES_PAGE, query_params=url.to_query_params(target))
 
-    split = (
-        alt.Chart(emap)
-        .mark_bar()
-        .encode(
-            x=alt.X(
-                "sum(studies):Q",
-                stack="normalize",
-                title="Share of studies",
-                axis=alt.Axis(format="%"),
-            ),
-            y=alt.Y(
-                "Design:N",
-                sort=design_sort,
-                title=None,
-                axis=alt.Axis(labelOverlap=False, labelLimit=220),
-            ),
-            row=alt.Row(
-                "Condition:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left")
-            ),
-            color=alt.Color("Outcome:N", scale=OUTCOME_COLOURS),
-            tooltip=["Condition", "Design", "Outcome", alt.Tooltip("studies:Q", title="Studies")],
-        )
-        .properties(height=alt.Step(22))
-    )
     # drawn on request: the largest chart of the page, below the fold
     if st.toggle("Show the outcome direction within each cell", key="ov_split"):
-        st.altair_chart(split, width="stretch")
+        outcomes = [fmt.pretty(o) for o in fmt.OUTCOME_ORDER]
+        st.vega_lite_chart(emap, charts.outcome_split(design_sort, outcomes), width="stretch")
 
     st.caption("Click a cell, or pick one here, to open those studies:")
     c1, c2, c3 = st.columns([1, 1, 2])
@@ -204,21 +139,8 @@ with left:
     else:
         tl = tl[tl["design"].notna()]  # unclassified records have no design to colour
         tl["Design"] = tl["design"].map(DESIGN.display)
-        st.altair_chart(
-            alt.Chart(tl)
-            .mark_bar()
-            .encode(
-                x=alt.X("year:O", title=None),
-                y=alt.Y("studies:Q", title="Studies"),
-                color=alt.Color("Design:N", sort=[DESIGN.display(d) for d in DESIGN_ORDER]),
-                tooltip=[
-                    alt.Tooltip("year:O", title="Year"),
-                    "Design",
-                    alt.Tooltip("studies:Q", title="Studies"),
-                ],
-            )
-            .properties(height=260),
-            width="stretch",
+        st.vega_lite_chart(
+            tl, charts.timeline([DESIGN.display(d) for d in DESIGN_ORDER]), width="stretch"
         )
 with right:  # plain tables: nothing more to load in the browser for a few counts
     for field in ("drug", "routes"):

@@ -64,111 +64,8 @@ if not rows:
     filters.write_url(f, pmid=None, **url_extra)
     st.stop()
 
-event = st.dataframe(
-    search_ui.with_follow_columns(fmt.studies_frame(rows), rows),
-    key="st_table",
-    on_select="rerun",
-    selection_mode=["multi-row", "single-cell"],
-    hide_index=True,
-    width="stretch",
-    height=min(38 + 35 * len(rows), 460),
-    column_order=fmt.STUDY_COLUMNS,
-    column_config={
-        "pmid_url": st.column_config.LinkColumn(
-            "PMID",
-            display_text=r"https://pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
-            help="Open in PubMed",
-            width="small",
-        ),
-        "title": st.column_config.TextColumn(
-            "Title", width="large", help="click a title to open the study"
-        ),
-        "first_author": st.column_config.TextColumn("First author", width="small"),
-        "year": st.column_config.TextColumn("Year", width="small"),
-        "journal": st.column_config.TextColumn("Journal", width="small"),
-        "design": st.column_config.TextColumn(
-            "Design", width="medium", help="label and the confidence of it; ✔ = human-verified"
-        ),
-        "n": st.column_config.TextColumn(
-            "N", help="participants (empty: not stated)", width="small"
-        ),
-        "outcome": st.column_config.TextColumn("Outcome", width="medium"),
-        "conditions": st.column_config.TextColumn("Conditions", width="medium"),
-        "comparator": st.column_config.TextColumn("Comparator", width="small"),
-        "psychotherapy": st.column_config.TextColumn(
-            "Psychotherapy", width="small", help="combined with a structured psychotherapy"
-        ),
-        "confidence": st.column_config.ProgressColumn(
-            "Lowest confidence",
-            min_value=0.0,
-            max_value=1.0,
-            format="percent",
-            help="the least certain of the labels shown in this row",
-            width="small",
-        ),
-        "status": st.column_config.TextColumn(
-            "Marks",
-            width="small",
-            help="⚠ RETRACTED · ⚑ check = a label is under review · ✔ human",
-        ),
-        "doi_url": st.column_config.LinkColumn(
-            "DOI", display_text=r"https://doi\.org/(.*)", help="Open at doi.org"
-        ),
-        **search_ui.COLUMN_CONFIG,
-    },
-)
-search_ui.snippets(db, f, rows)
-if total > len(rows):
-    st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
 
-selection = event.selection if event is not None else None
-ticked = [rows[i]["pmid"] for i in (selection.rows if selection else []) if 0 <= i < len(rows)]
-clicked = [
-    rows[cell[0]]["pmid"]
-    for cell in (getattr(selection, "cells", None) or [])
-    if 0 <= cell[0] < len(rows) and cell[1] == "title"
-]
-if ticked:
-    st.markdown(f"**{fmt.plural(len(ticked), 'study', 'studies')} selected**: export them")
-    cols = st.columns(len(FORMATS))
-    for col, fmt_ in zip(cols, FORMATS.values(), strict=True):
-        col.download_button(
-            fmt_.title,
-            data=partial(data.download_bytes, db, fmt_.name, f, list(ticked)),
-            file_name=data.download_name(f, fmt_.name, selected=len(ticked)),
-            on_click="ignore",
-            key=f"sel_{fmt_.name}",
-            icon=":material/download:",
-        )
-
-# -- open one study: click its title, or pick it below ------------------------------------
-picked = clicked
-opened_now = None
-if picked and picked[0] != st.session_state.get("st_row_applied"):
-    st.session_state["st_pmid"] = picked[0]  # a new title click opens that study
-    st.query_params["pmid"] = picked[0]
-    opened_now = picked[0]
-st.session_state["st_row_applied"] = picked[0] if picked else None
-options = [NONE] + [r["pmid"] for r in rows]
-names = {r["pmid"]: fmt.option_label(r) for r in rows}
-if "st_pmid" not in st.session_state or (
-    url_pmid and url_pmid != st.session_state.get("st_pmid_url")
-):
-    st.session_state["st_pmid"] = url_pmid or NONE
-st.session_state["st_pmid_url"] = url_pmid
-if st.session_state["st_pmid"] not in options:
-    options.insert(1, st.session_state["st_pmid"])
-pmid = st.selectbox(
-    "Open a study",
-    options,
-    key="st_pmid",
-    format_func=lambda p: names.get(p, f"PMID {p}") if p else "— choose —",
-)
-filters.write_url(f, pmid=pmid or None, **url_extra)
-st.session_state["st_pmid_url"] = pmid or None
-
-
-def show_detail(pmid: str) -> None:
+def show_detail(pmid: str, *, lazy: bool = False) -> None:
     d = data.study_detail(db, pmid)
     if d is None:
         st.warning(f"PMID {fmt.md_escape(str(pmid))} is not in this store.")
@@ -190,22 +87,21 @@ def show_detail(pmid: str) -> None:
     if byline:
         st.caption(fmt.md_escape(byline))
     search_ui.detail_follow(d)
-    links = st.columns([1, 1, 4])
-    links[0].link_button("PubMed", d["pubmed_url"], icon=":material/open_in_new:")
-    if d.get("doi_url"):
-        links[1].link_button("DOI", d["doi_url"], icon=":material/open_in_new:")
+    # links in markdown: a link button's script is one more download when a study opens
+    st.markdown(fmt.link_line(d.get("pubmed_url"), d.get("doi_url")))
     if d.get("needs_review"):
         st.warning("⚑ Some labels of this study are under review (low confidence): check them.")
 
-    t_labels, t_abstract, t_cite, t_fix = st.tabs(["Labels", "Abstract & MeSH", "Cite", "Correct"])
-    with t_labels:
-        labels_table(d)
-    with t_abstract:
-        abstract_and_mesh(d)
-    with t_cite:
-        ui.citations(d)
-    with t_fix:
-        correction_form(d)
+    names = ["Labels", "Abstract & MeSH", "Cite", "Correct"]
+    parts = (labels_table, abstract_and_mesh, ui.citations, correction_form)
+    # in the dialog only the open tab is built (a tab click reruns the dialog alone):
+    # opening a study then sends and draws one table, not the citations' code blocks too
+    tabs = st.tabs(names, key=f"st_tab_{pmid}", on_change="rerun") if lazy else st.tabs(names)
+    for tab, part in zip(tabs, parts, strict=True):
+        if lazy and not tab.open:
+            continue
+        with tab:
+            part(d)
 
 
 def labels_table(d: dict[str, Any]) -> None:
@@ -354,11 +250,126 @@ def _current(d: dict[str, Any], field: str) -> Any:
 @st.dialog("Study", width="large")
 def study_dialog(pmid: str) -> None:
     """The study a title click opened, in a dialog (tabs keep it within one screen)."""
-    show_detail(pmid)
+    show_detail(pmid, lazy=True)
 
 
-if opened_now:
-    study_dialog(opened_now)
-elif pmid:
-    st.divider()
-    show_detail(pmid)
+@st.fragment
+def table_and_study() -> None:
+    """The table, the selection's export and the open study.
+
+    A fragment: a title click or a ticked row reruns only this part of the page, not the
+    sidebar's filters and counts (a filter change still reruns the whole page).
+    """
+    url_pmid, _ = url.read_pmid(st.query_params.get_all("pmid"))  # as of this rerun
+    event = st.dataframe(
+        search_ui.with_follow_columns(fmt.studies_frame(rows), rows),
+        key="st_table",
+        on_select="rerun",
+        selection_mode=["multi-row", "single-cell"],
+        hide_index=True,
+        placeholder="",  # a missing value (N not stated, <NA>) is an empty cell
+        width="stretch",
+        height=min(38 + 35 * len(rows), 460),
+        column_order=fmt.STUDY_COLUMNS,
+        column_config={
+            "pmid_url": st.column_config.LinkColumn(
+                "PMID",
+                display_text=r"https://pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/",
+                help="Open in PubMed",
+                width="small",
+            ),
+            "title": st.column_config.TextColumn(
+                "Title", width="large", help="click a title to open the study"
+            ),
+            "first_author": st.column_config.TextColumn("First author", width="small"),
+            "year": st.column_config.NumberColumn("Year", format="%d", width="small"),
+            "journal": st.column_config.TextColumn("Journal", width="small"),
+            "design": st.column_config.TextColumn(
+                "Design", width="medium", help="label and the confidence of it; ✔ = human-verified"
+            ),
+            "n": st.column_config.NumberColumn(
+                "N", help="participants (empty: not stated)", format="%d", width="small"
+            ),
+            "outcome": st.column_config.TextColumn("Outcome", width="medium"),
+            "conditions": st.column_config.TextColumn("Conditions", width="medium"),
+            "comparator": st.column_config.TextColumn("Comparator", width="small"),
+            "psychotherapy": st.column_config.TextColumn(
+                "Psychotherapy", width="small", help="combined with a structured psychotherapy"
+            ),
+            "confidence": st.column_config.ProgressColumn(
+                "Lowest confidence",
+                min_value=0.0,
+                max_value=1.0,
+                format="percent",
+                help="the least certain of the labels shown in this row",
+                width="small",
+            ),
+            "status": st.column_config.TextColumn(
+                "Marks",
+                width="small",
+                help="⚠ RETRACTED · ⚑ check = a label is under review · ✔ human",
+            ),
+            "doi_url": st.column_config.LinkColumn(
+                "DOI", display_text=r"https://doi\.org/(.*)", help="Open at doi.org"
+            ),
+            **search_ui.COLUMN_CONFIG,
+        },
+    )
+    search_ui.snippets(db, f, rows)
+    if total > len(rows):
+        st.caption(f"Showing {len(rows):,} of {total:,}; narrow the filter or turn the page.")
+
+    selection = event.selection if event is not None else None
+    ticked = [rows[i]["pmid"] for i in (selection.rows if selection else []) if 0 <= i < len(rows)]
+    clicked = [
+        rows[cell[0]]["pmid"]
+        for cell in (getattr(selection, "cells", None) or [])
+        if 0 <= cell[0] < len(rows) and cell[1] == "title"
+    ]
+    if ticked:
+        st.markdown(f"**{fmt.plural(len(ticked), 'study', 'studies')} selected**: export them")
+        cols = st.columns(len(FORMATS))
+        for col, fmt_ in zip(cols, FORMATS.values(), strict=True):
+            col.download_button(
+                fmt_.title,
+                data=partial(data.download_bytes, db, fmt_.name, f, list(ticked)),
+                file_name=data.download_name(f, fmt_.name, selected=len(ticked)),
+                on_click="ignore",
+                key=f"sel_{fmt_.name}",
+                icon=":material/download:",
+            )
+
+    # -- open one study: click its title, or pick it below ------------------------------------
+    picked = clicked
+    opened_now = None
+    if picked and picked[0] != st.session_state.get("st_row_applied"):
+        st.session_state["st_pmid"] = picked[0]  # a new title click opens that study
+        st.query_params["pmid"] = picked[0]
+        opened_now = picked[0]
+    st.session_state["st_row_applied"] = picked[0] if picked else None
+    options = [NONE] + [r["pmid"] for r in rows]
+    names = {r["pmid"]: fmt.option_label(r) for r in rows}
+    if "st_pmid" not in st.session_state or (
+        url_pmid and url_pmid != st.session_state.get("st_pmid_url")
+    ):
+        st.session_state["st_pmid"] = url_pmid or NONE
+    st.session_state["st_pmid_url"] = url_pmid
+    if st.session_state["st_pmid"] not in options:
+        options.insert(1, st.session_state["st_pmid"])
+    pmid = st.selectbox(
+        "Open a study",
+        options,
+        key="st_pmid",
+        format_func=lambda p: names.get(p, f"PMID {p}") if p else "— choose —",
+    )
+    filters.write_url(f, pmid=pmid or None, **url_extra)
+    st.session_state["st_pmid_url"] = pmid or None
+
+    if opened_now:
+        study_dialog(opened_now)
+    elif pmid:
+        st.divider()
+        show_detail(pmid)
+
+
+table_and_study()
