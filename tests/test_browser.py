@@ -183,6 +183,8 @@ def test_filter_open_study_and_download_ris(dashboard: tuple[str, Path]) -> None
             expect(dialog.get_by_text("Vancouver", exact=True)).to_have_count(0)
             dialog.get_by_role("tab", name="Cite").click()
             expect(dialog.get_by_text("Vancouver", exact=True)).to_be_visible(timeout=20_000)
+            # a rerun still in flight would draw the dialog again after Escape (seen under load)
+            expect(page.locator(IDLE)).to_be_attached(timeout=30_000)
             page.keyboard.press("Escape")
             expect(dialog).to_be_hidden(timeout=10_000)
 

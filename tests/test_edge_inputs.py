@@ -67,13 +67,20 @@ def _markdown_bodies(at: AppTest) -> list[str]:
     return [el.value for kind in MARKDOWN_ELEMENTS for el in getattr(at, kind)]
 
 
+OUR_LINKS = ("https://pubmed.ncbi.nlm.nih.gov/", "https://doi.org/")
+
+
 def assert_inert(at: AppTest) -> None:
     """No exception, no traceback, and nothing from the URL rendered as a link or HTML."""
     assert not at.exception, [e.value for e in at.exception]
     for body in _markdown_bodies(at):
         assert "Traceback" not in body and 'File "' not in body, body
         html = _MD.render(body)
-        assert "<a " not in html and "<img" not in html, body
+        assert "<img" not in html, body
+        # the only links are the ones the app makes: a study's PubMed and DOI pages
+        hrefs = re.findall(r'<a href="([^"]*)"', html)
+        assert html.count("<a ") == len(hrefs), body
+        assert all(h.startswith(OUR_LINKS) for h in hrefs), body
         assert "evil.example" not in body, f"hostile text shown unescaped: {body!r}"
 
 
