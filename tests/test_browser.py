@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,43 +67,44 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
     raise TimeoutError(f"dashboard not healthy on port {port} after {timeout} s")
 
 
-@pytest.fixture
-def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def require_chromium() -> None:
+    """Skip without Debian's chromium, but fail in CI, where `make test` installs it."""
     if not CHROMIUM.exists():
         msg = f"{CHROMIUM} is missing (apt-get install chromium, or `make browser-deps`)"
         if os.environ.get("CI") == "true":
             pytest.fail(msg)
         pytest.skip(msg)
+
+
+@contextmanager
+def serve(db: Path, log_path: Path) -> Iterator[str]:
+    """`kea dashboard` on a free local port for this store, until the block ends."""
+    port = _free_port()
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kea.cli", "dashboard", "--db", str(db), "--port", str(port),
+             "--host", "127.0.0.1"],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            _wait_healthy(port, proc)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            os.killpg(proc.pid, 15)
+            proc.wait(timeout=20)
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    require_chromium()
     db = make_store(tmp_path / "kea.sqlite", n=300, seed=21)
     with Store(db) as store:  # a record whose title carries markup: must show as text
         store.upsert_batch([Article(pmid="90088888", title=HOSTILE, pub_year=2024)])
-    port = _free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kea.cli",
-            "dashboard",
-            "--db",
-            str(db),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        _wait_healthy(port, proc)
-        yield f"http://127.0.0.1:{port}", db
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
-        log.close()
+    with serve(db, tmp_path / "dashboard.log") as url:
+        yield url, db
 
 
 def _pick(page: object, label: str, option: str) -> None:

@@ -4,10 +4,7 @@ the dashboard launch follows tests/test_browser.py."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, timedelta
@@ -16,7 +13,7 @@ from pathlib import Path
 import feedparser
 import pytest
 from factories import make_store
-from test_browser import ARGS, CHROMIUM, OUT, ROOT, _free_port, _wait_healthy
+from test_browser import ARGS, CHROMIUM, OUT, require_chromium, serve
 
 from pipeline.query import StudyFilter, connect, count_studies, headline
 from pipeline.store import Store
@@ -27,11 +24,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    if not CHROMIUM.exists():
-        msg = f"{CHROMIUM} is missing (apt-get install chromium, or `make browser-deps`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(msg)
-        pytest.skip(msg)
+    require_chromium()
     db = make_store(tmp_path / "kea.sqlite", n=200, seed=31)
     today = date.today()
     with Store(db) as store:  # some PTSD RCT reports (by title and publication type), some new
@@ -48,23 +41,8 @@ def dashboard(tmp_path: Path) -> Iterator[tuple[str, Path]]:
                 )
             )
         store.upsert_batch(changed)
-    port = _free_port()
-    log = (tmp_path / "dashboard.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kea.cli", "dashboard", "--db", str(db), "--port", str(port),
-         "--host", "127.0.0.1"],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        _wait_healthy(port, proc)
-        yield f"http://127.0.0.1:{port}", db
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=20)
-        log.close()
+    with serve(db, tmp_path / "dashboard.log") as url:
+        yield url, db
 
 
 def test_search_new_tile_and_feed(dashboard: tuple[str, Path]) -> None:

@@ -25,14 +25,11 @@ st.caption(
     "anxiety, as classified by the atlas's model. Counts are of in-scope studies."
 )
 
-# retracted studies are never counted as evidence: one count per design, without them
-by_design = {
-    r["value"]: r["studies"] for r in data.breakdown(db, StudyFilter(retracted=False), "design")
-}
+# the headline counts leave retracted studies out (query.headline): they never count
 cols = st.columns(5)
-cols[0].metric("Studies in scope", f"{sum(by_design.values()):,}")
-cols[1].metric("RCTs", f"{by_design.get('rct', 0):,}")
-cols[2].metric("Systematic reviews", f"{by_design.get('systematic_review', 0):,}")
+cols[0].metric("Studies in scope", f"{head['in_scope']:,}")
+cols[1].metric("RCTs", f"{head['rcts']:,}")
+cols[2].metric("Systematic reviews", f"{head['systematic_reviews']:,}")
 cols[3].metric("New in last 30 days", f"{head['new_last_30_days']:,}")
 cols[4].metric("Retracted (not counted)", f"{head['retracted']:,}")
 search_ui.tile_links(head, cols)

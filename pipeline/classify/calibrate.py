@@ -261,6 +261,16 @@ def choose_thresholds(
 
 
 # --------------------------------------------------------------------------- metrics
+def bootstrap_interval(
+    stat: Any, n: int, rng: np.random.Generator, n_boot: int, digits: int
+) -> tuple[float, float]:
+    """Percentile bootstrap 95% interval of ``stat(indices)`` over ``n`` records resampled
+    with replacement (the model card's metrics and calibration rows share it)."""
+    boots = [stat(rng.integers(0, n, n)) for _ in range(n_boot)]
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    return round(float(lo), digits), round(float(hi), digits)
+
+
 def ece(conf: np.ndarray, hits: np.ndarray, bins: int = ECE_BINS) -> float:
     """Expected calibration error: the record-weighted mean |accuracy - confidence| over
     equal-width confidence bins (a confidence of 1.0 falls in the last bin)."""
@@ -337,13 +347,9 @@ def calibration_rows(
             "bins": reliability(conf, hits),
         }
         if len(idx) >= 2:
-            n = len(idx)
-            boots = []
-            for _ in range(n_boot):
-                s = rng.integers(0, n, n)
-                boots.append(ece(conf[s], hits[s]))
-            lo, hi = np.percentile(boots, [2.5, 97.5])
-            row["ece_ci_low"], row["ece_ci_high"] = round(float(lo), 4), round(float(hi), 4)
+            row["ece_ci_low"], row["ece_ci_high"] = bootstrap_interval(
+                lambda s, conf=conf, hits=hits: ece(conf[s], hits[s]), len(idx), rng, n_boot, 4
+            )
         out.append(row)
     return out
 

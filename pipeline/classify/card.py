@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.classify import portable
+from pipeline.classify.calibrate import bootstrap_interval
 from pipeline.errors import ModelError
 from pipeline.labels import LABELS, Label
 from pipeline.records import Article
@@ -159,9 +160,7 @@ def metrics_rows(
         if n:
             row["value"] = round(fn(np.arange(n)), 3)
         if n >= 2:
-            boots = [fn(rng.integers(0, n, n)) for _ in range(n_boot)]
-            lo, hi = np.percentile(boots, [2.5, 97.5])
-            row["ci_low"], row["ci_high"] = round(float(lo), 3), round(float(hi), 3)
+            row["ci_low"], row["ci_high"] = bootstrap_interval(fn, n, rng, n_boot, 3)
         out.append(row)
     return out
 
