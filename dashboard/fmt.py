@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import labels
+from pipeline import labels, query
 
 RETRACTED_MARK = "⚠ RETRACTED"
 REVIEW_MARK = "⚑ check"
@@ -73,30 +73,14 @@ def _number(x: Any) -> float | None:
 def shown_confidence(rec: dict[str, Any], field: str) -> float | None:
     """The probability that the value shown for ``field`` is right.
 
-    ``confidence[field]`` is that probability (the label-row contract); a row written
-    before set labels carried one falls back to the least certain *shown* member
-    (``field:member``), never to absent classes. A human-verified label is 1.0.
+    ``pipeline.query.shown_confidence`` owns the rule (the label-row contract, the fallback
+    for rows written before it, 1.0 for a human-verified label); rows from the query carry
+    its answer as ``label_confidence``.
     """
-    if field in (rec.get("verified") or ()):
-        return 1.0
-    conf = rec.get("confidence") or {}
-    p = _number(conf.get(field))
-    if p is not None:
-        return p
-    lab = labels.BY_NAME.get(field)
-    if lab is not None and lab.is_set:
-        members = [_number(conf.get(f"{field}:{m}")) for m in rec.get(field) or ()]
-        known = [m for m in members if m is not None]
-        return min(known) if known else None
-    return None
-
-
-def confidence_of(confidence: dict[str, Any], field: str, value: Any = None) -> float | None:
-    """A label's probability from a bare confidence dict (see :func:`shown_confidence`)."""
-    rec: dict[str, Any] = {"confidence": confidence or {}}
-    if value is not None:
-        rec[field] = value if isinstance(value, list | tuple) else [value]
-    return shown_confidence(rec, field)
+    known = rec.get("label_confidence")
+    if known is not None and field in known:
+        return known[field]
+    return query.shown_confidence(rec).get(field)
 
 
 # the labels the Studies table shows, so "Lowest confidence" is of these only
