@@ -488,24 +488,37 @@ def cross_validate(
     }
     for m in (name, *[b for b in baselines if b != name]):
         rows, fold_of = oof_predictions(articles, labels, m, folds=folds, seed=seed)
-        pooled = score(labels, rows, articles)
-        per_fold = []
-        for k in range(folds):
-            idx = [i for i, f in enumerate(fold_of) if f == k]
-            g, r, a = _subset(idx, labels, rows, articles)
-            per_fold.append(headline(score(g, r, a)))
-        mean = {
-            key: round(float(np.mean([pf[key] for pf in per_fold if pf[key] is not None])), 3)
-            for key in per_fold[0]
-        }
-        g, r, a = _subset(unindexed, labels, rows, articles)
-        report["models"][m] = {
-            "pooled": pooled,
-            "fold_mean": mean,
-            "unindexed": score(g, r, a),
-            "oof_hash": oof_hash(rows),
-        }
+        report["models"][m] = _cv_block(labels, rows, articles, fold_of, folds)
     return report
+
+
+def _cv_block(
+    labels: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    articles: list[Article],
+    fold_of: list[int],
+    folds: int,
+) -> dict[str, Any]:
+    """Out-of-fold rows scored pooled, as the mean over folds, and on the unindexed records."""
+    per_fold = []
+    for k in range(folds):
+        idx = [i for i, f in enumerate(fold_of) if f == k]
+        g, r, a = _subset(idx, labels, rows, articles)
+        per_fold.append(headline(score(g, r, a)))
+    mean = {
+        key: round(float(np.mean(v)), 3)
+        if (v := [pf[key] for pf in per_fold if pf[key] is not None])
+        else None
+        for key in per_fold[0]
+    }
+    unindexed = [i for i, a in enumerate(articles) if not a.publication_types and not a.mesh]
+    g, r, a = _subset(unindexed, labels, rows, articles)
+    return {
+        "pooled": score(labels, rows, articles),
+        "fold_mean": mean,
+        "unindexed": score(g, r, a),
+        "oof_hash": oof_hash(rows),
+    }
 
 
 def protocol_report(
@@ -547,27 +560,9 @@ def protocol_report(
         )
         a_dev, l_dev = _subset(run["dev"], articles, labels)
         a_sea, l_sea = _subset(run["sealed"], articles, labels)
-        rows, fold_of = run["dev_rows"], run["dev_fold"]
-        per_fold = []
-        for k in range(folds):
-            idx = [i for i, f in enumerate(fold_of) if f == k]
-            g, r, a = _subset(idx, l_dev, rows, a_dev)
-            per_fold.append(headline(score(g, r, a)))
-        mean = {
-            key: round(float(np.mean(v)), 3)
-            if (v := [pf[key] for pf in per_fold if pf[key] is not None])
-            else None
-            for key in per_fold[0]
-        }
-        unindexed = [i for i, a in enumerate(a_dev) if not a.publication_types and not a.mesh]
-        g, r, a = _subset(unindexed, l_dev, rows, a_dev)
-        block: dict[str, Any] = {
-            "pooled": score(l_dev, rows, a_dev),
-            "fold_mean": mean,
-            "unindexed": score(g, r, a),
-            "oof_hash": oof_hash(rows),
-            "metrics": card.metrics_rows(l_dev, rows, a_dev, n_boot=n_boot, split="dev_cv"),
-        }
+        rows = run["dev_rows"]
+        block = _cv_block(l_dev, rows, a_dev, run["dev_fold"], folds)
+        block["metrics"] = card.metrics_rows(l_dev, rows, a_dev, n_boot=n_boot, split="dev_cv")
         if run["sealed"]:
             srows = run["sealed_rows"]
             block["sealed"] = score(l_sea, srows, a_sea)
