@@ -116,29 +116,6 @@ minimum. The URL codec lives in ``dashboard.url``, the CLI one in ``kea.filters_
 
 
 # -- SQL building -------------------------------------------------------------------------
-_FTS_CHUNK = re.compile(r"\S+")
-_WORD = re.compile(r"\w", re.UNICODE)
-
-
-def fts_query(text: str | None) -> str | None:
-    """User text as an FTS5 query that cannot be a syntax error.
-
-    Each whitespace-separated chunk becomes a quoted phrase (quotes doubled), all of them
-    required; a trailing ``*`` keeps prefix search (``ketam*``). Chunks with no letter or
-    digit (``"``, ``*``, ``(``) are dropped; ``None`` when nothing searchable is left.
-    """
-    if not text:
-        return None
-    parts = []
-    for chunk in _FTS_CHUNK.findall(text):
-        prefix = chunk.endswith("*")
-        core = chunk.rstrip("*")
-        if not _WORD.search(core):
-            continue
-        parts.append('"' + core.replace('"', '""') + '"' + ("*" if prefix else ""))
-    return " ".join(parts) if parts else None
-
-
 def _placeholders(values: Sequence[object]) -> str:
     return ",".join("?" * len(values))
 
@@ -1090,7 +1067,6 @@ __all__ = [
     "evidence_map",
     "export_record",
     "filtered_pmids",
-    "fts_query",
     "headline",
     "iter_articles",
     "iter_export_rows",

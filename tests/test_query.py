@@ -229,13 +229,6 @@ def test_hostile_search_is_safe(conn, text):
     q.evidence_map(conn, f)
 
 
-def test_fts_query_quotes_everything():
-    assert q.fts_query('ketamine AND("x') == '"ketamine" "AND(""x"'
-    assert q.fts_query("esket*") == '"esket"*'
-    assert q.fts_query('* " (') is None
-    assert q.fts_query(None) is None
-
-
 def test_list_row_shape(conn, records):
     rows = q.list_studies(conn, StudyFilter(scope="all"), limit=None)
     by = {r["pmid"]: r for r in rows}
