@@ -17,7 +17,7 @@ _PEOPLE = (
     r"abusers?|cases?(?!\s+(?:series|reports?|stud))|mothers?|parturients?|respondents?|soldiers?|service members?|"
     r"victims?|survivors?|responders?|completers?|infants?|girls?|boys?|pregnant women|"
     r"healthy controls?|workers?|employees?|nurses?|physicians?|clinicians?|students?|"
-    r"residents?|athletes?|prisoners?|smokers?|drinkers?)"
+    r"residents?|athletes?|prisoners?|smokers?|drinkers?|elderly)"
 )
 _STOP = (
     r"(?:years?-old|months?-old|weeks?|days?|hours?|months?|years?|minutes?|min|mg|kg|"
@@ -35,7 +35,8 @@ _NOT_PEOPLE = (
     r"visits?|records?|charts?|samples?|programs?|programmes?)\b)"
 )
 NOUN_COUNT_RE = ci(
-    rf"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{{0,5}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}{_PEOPLE}\b{_NOT_PEOPLE}"
+    rf"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{{0,5}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}(?:\([^)]*\)\s+)?"
+    rf"{_PEOPLE}\b{_NOT_PEOPLE}"
 )
 # a further count of the same sentence joined to the previous one ('17 participants with
 # X, 18 with Y and 8 with Z', '35 patients were compared with 35 controls'): the groups of
@@ -43,7 +44,11 @@ NOUN_COUNT_RE = ci(
 _MORE_RE = ci(
     rf"(?:\([^)]*\)|[^.;:\d(]){{0,60}}?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|versus|vs\.?|"
     rf"compared (?:with|to))\s+)"
-    rf"(\d{{1,5}})\s+(?:\([^)]*\)\s+)?{_ADJ}(?:{_PEOPLE}|others|controls)\b"
+    rf"(\d{{1,5}})\s+(?:\([^)]*\)\s+)?{_ADJ}(?:\([^)]*\)\s+)?(?:{_PEOPLE}|others|controls)\b"
+)
+# the denominator of a share of the sample: '14.3% (109/764) of patients'
+_DENOMINATOR_RE = ci(
+    rf"\(\s*\d{{1,6}}\s*/\s*(\d{{2,6}})\s*\)\s+(?:of\s+)?(?:the\s+|all\s+)?{_PEOPLE}\b", ("/",)
 )
 _NEQ_RE = Guarded(r"\b[nN]\s*=\s*(\d{1,6})\b", ("=",))
 # 'Of 42 who consented, 28 were randomized': a randomised count needs no noun
@@ -185,6 +190,8 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
             parts.append(more.group(0).strip())
             end = more.end()
         cands.append((5, m.start(), value, " ".join(parts)))
+    for m in _DENOMINATOR_RE.finditer(norm):
+        cands.append((2, m.start(), int(m.group(1)), m.group(0)))
     neqs: list[tuple[int, int, int, str]] = []
     for m in _NEQ_RE.finditer(norm):
         before = norm[max(0, m.start() - 30) : m.start()]
@@ -212,6 +219,26 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
         # ranked above single counts of score 1: the sum is the better reading
         cands.append((1.5, group[0][1], sum(c[2] for c in group), "+".join(c[3] for c in group)))
     return cands
+
+
+# the next sentence's comparison group: 'These children were compared with 62 others.'
+_COMPARISON_GROUP_RE = ci(
+    rf"\b(?:were compared (?:with|to)|for comparison,?)\s[^.;]{{0,80}}?\b(\d{{1,5}})\s+"
+    rf"(?:[a-z\-]+\s+){{0,3}}?(?:{_PEOPLE}|others|controls)\b",
+    ("compar",),
+)
+
+
+def _comparison_group(text: str, best: tuple[int, int, int, str]) -> tuple[int, str] | None:
+    """(count, phrase) of a comparison group the sentence after the sample's names."""
+    norm = normalise_numbers(text)
+    end = norm.find(". ", best[1])
+    if end < 0:
+        return None
+    nxt = norm.find(". ", end + 2)
+    sentence = norm[end + 2 : nxt if nxt >= 0 else len(norm)]
+    m = _COMPARISON_GROUP_RE.search(sentence)
+    return (int(m.group(1)), m.group(0)) if m else None
 
 
 def _one_patient(article: Article, text: str) -> str | None:
@@ -246,10 +273,14 @@ def sample_size(article: Article) -> Hit:
     one = _one_patient(article, text)
     if one:
         return 1, one
-    cands = _sample_candidates(_SPACED_THOUSANDS_RE.sub(r"\1\2", text))
+    spaced = _SPACED_THOUSANDS_RE.sub(r"\1\2", text)
+    cands = _sample_candidates(spaced)
     if cands:
         best = max(cands, key=lambda c: (c[0], -c[1]))
         if best[0] >= 1:
+            more = _comparison_group(spaced, best) if best[0] < 5 else None
+            if more is not None:
+                return best[2] + more[0], f"{best[3].strip()} + {more[1]}"
             return best[2], best[3].strip()
     m = _SINGLE_RE.search(text)
     if m:
@@ -258,6 +289,26 @@ def sample_size(article: Article) -> Hit:
 
 
 # --------------------------------------------------------------------------- drug, routes
+# Drugs a ketamine study is compared with: names common in psychiatric and anaesthetic
+# trials, and International Nonproprietary Name stems (WHO) that only drug names end in.
+# The other forms of ketamine are drugs too when one is compared with another.
+_DRUG_NAMES = (
+    r"propofol|etomidate|thiopental|methohexital|dexmedetomidine|haloperidol|droperidol|"
+    r"morphine|tramadol|pethidine|meperidine|nalbuphine|butorphanol|buprenorphine|"
+    r"oxycodone|hydromorphone|lithium|magnesium(?: sulfate| sulphate)?|clonidine|"
+    r"sevoflurane|isoflurane|desflurane|nitrous oxide|acetaminophen|paracetamol|"
+    r"ketorolac|ibuprofen|diclofenac|gabapentin|pregabalin|ondansetron|dexamethasone|"
+    r"metoclopramide|promethazine|diphenhydramine|hydroxyzine|chloral hydrate|"
+    r"psilocybin|mdma|scopolamine|memantine|dextromethorphan|riluzole|lanicemine|"
+    r"rapastinel|brexanolone|zuranolone|bupropion|mirtazapine|trazodone|agomelatine|"
+    r"lamotrigine|valproate|antidepressants?|ssris?|snris?|benzodiazepines?"
+)
+_DRUG_STEMS = (
+    r"[a-z]+(?:azepam|azolam|oxetine|pramine|triptyline|faxine|apine|peridol|idone|"
+    r"piprazole|caine|fentanyl|fentanil|italopram|traline|medetomidine)"
+)
+_DRUG = rf"(?:{_DRUG_NAMES}|{_DRUG_STEMS})\b"
+
 _ESK_RE = ci(
     r"(?<!\w)(?:es-?ketamine|s-ketamine|\(s\)-ketamine|s\(\+\)-ketamine|spravato)\b",
     ("esk", "es-k", "s-ketamine", "(s)", "s(+)", "spravato"),
@@ -267,13 +318,16 @@ _ARK_RE = ci(
     r"r\(-\)-ketamine)",
     ("ark", "ar-k", "r-ketamine", "(r)", "r(-)"),
 )
-_KET_RE = ci(r"(?<![\w\-()])(?:racemic\s+)?ketamine\b")
+# racemic ketamine: not an enantiomer's 'S-'/'es-' prefix, but a combination's second
+# drug counts ('propofol-ketamine')
+_KET_RE = ci(r"(?:(?<![\w\-()])|(?<=[a-z]{4}-))(?:racemic\s+)?ketamine\b")
 
 
 # _KET_RE's matches counted fast: every one holds one 'ketamine' not preceded by a word
-# character, '-', '(' or ')' (a 'racemic ' before it is whitespace-led), so the count of
-# such 'ketamine's, found from the literal, is the count of _KET_RE's matches
-_KET_COUNT_RE = ci(r"ketamine(?<![\w\-()]ketamine)\b", ("ketamine",))
+# character, '-', '(' or ')' unless four letters and '-' precede it (a 'racemic ' before it
+# is whitespace-led), so the count of such 'ketamine's, found from the literal, is the
+# count of _KET_RE's matches
+_KET_COUNT_RE = ci(r"ketamine(?:(?<![\w\-()]ketamine)|(?<=[a-z]{4}-ketamine))\b", ("ketamine",))
 
 
 def _drug_counts(text: str) -> tuple[int, int, int]:
@@ -309,6 +363,18 @@ def drug(article: Article) -> Hit:
     t_named = [n for n in _FORMS if t_counts[n]]
     if len(t_named) > 1:
         return "multiple", f"title names {' and '.join(t_named)}"
+    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+    if min(a_counts.values()) >= 2:
+        # the racemate and both enantiomers discussed at length: a record on chirality
+        return "multiple", "abstract names esketamine, arketamine and ketamine"
+    if (
+        t_named
+        and t_named[0] != "ketamine"
+        and a_counts["ketamine"] >= max(2, a_counts[t_named[0]] / 2)
+        and _is_review(article)
+    ):
+        # a review titled with an enantiomer that also surveys racemic ketamine's studies
+        return "multiple", f"review naming {t_named[0]} and ketamine"
     if t_named and not _is_review(article):
         # a study titled with one form compares forms only if its abstract names another
         others = [
@@ -319,7 +385,6 @@ def drug(article: Article) -> Hit:
         low = lower(abstract)
         if not any(a in low for p in others for a in p.anchors):
             return t_named[0], f"title names {t_named[0]}"
-    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
     a_named = [n for n in _FORMS if a_counts[n]]
     ranked = sorted(((a_counts[n], n) for n in _FORMS), reverse=True)
     (c1, n1), (c2, _n2) = ranked[0], ranked[1]
@@ -340,14 +405,19 @@ def drug(article: Article) -> Hit:
             return "multiple", "abstract names several forms"
         return t_named[0], f"title names {t_named[0]}"
     if not a_named:
-        return None, None
+        # the record came from a ketamine query and names no form: the drug family
+        return "ketamine", None
     if compared:
         return "multiple", "abstract names several forms"
     return n1, f"abstract names {n1} {c1}x"
 
 
 ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
-    "iv": Guarded(r"\b(?:intravenous(?:ly)?|i\.\s?v\.|IV)(?=\W|$)", ("intravenous", "i.", "IV")),
+    "iv": Guarded(
+        r"\b(?:[Ii]ntravenous(?:ly)?|INTRAVENOUS|[Ii]\.\s?[vV]\.|(?<!DSM )(?<!DSM-)(?<!Phase )"
+        r"(?<!phase )(?<!Stage )(?<!stage )(?<!Grade )(?<!grade )(?<!Type )(?<!type )IV)(?=\W|$)",
+        ("ntravenous", "INTRAVENOUS", "i.", "I.", "IV"),
+    ),
     "intranasal": ci(
         r"\b(?:intra-?nasal(?:ly)?|nasal(?:ly)?\s+(?:spray|administ\w*|"
         r"ketamine|esketamine|route)|nasal spray|nasally|spravato)\b",
@@ -361,65 +431,256 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
         ("oral", "per os"),
     ),
     "im": Guarded(
-        r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)", ("intramuscular", "m.", "IM")
+        r"\b(?:[Ii]ntramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)", ("ntramuscular", "m.", "IM")
     ),
-    "sc": Guarded(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)", ("subcutaneous", "c.", "SC")),
+    "sc": Guarded(
+        r"\b(?:[Ss]ubcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)", ("ubcutaneous", "c.", "SC")
+    ),
     "sublingual": ci(
         r"\b(?:sublingual(?:ly)?|troches?|lozenges?|buccal)\b",
         ("sublingual", "troche", "lozenge", "buccal"),
     ),
 }
 _IV_CASE_RE = ci(r"\b(?:intravenous(?:ly)?|infusions?)\b")
+# a ketamine infusion is intravenous unless another route is named with it
+_INFUSION_RE = ci(
+    r"(?:ketamine[\s\-]+infusions?|infusions? of (?:\S+\s+){0,4}?(?:es|ar)?ketamine|"
+    r"ketamine (?:was |were )?infused)\b",
+    ("infus",),
+)
+# a route named only to contrast with the one studied, as background or as another drug's
+_ROUTE_ASIDE_RE = ci(
+    r"\b(?:than|unlike|rather than|instead of|preferred over|equivalen\w*|previously|"
+    r"most studies|ha(?:s|ve) been shown|not an ideal|impractical|alternative to)\b"
+)
+# another drug given by that route: 'intramuscular meperidine', 'diazepam ... intravenously'
+_OTHER_DRUG_AFTER_RE = ci(rf"\s+(?:\S+\s+){{0,1}}?(?:{_DRUG}|midazolam\b|atropine\b)")
+_OTHER_DRUG_BEFORE_RE = ci(
+    rf"(?:{_DRUG}|midazolam\b|atropine\b)(?:[^.;]{{0,40}})(?:given|administered)\s+$"
+)
+
+
+def _route_mention(
+    pat: re.Pattern[str] | CIPattern | Guarded, text: str, aside_ok: bool
+) -> str | None:
+    """The first mention of a route that is not an aside (see _ROUTE_ASIDE_RE)."""
+    for m in pat.finditer(text):
+        if aside_ok:
+            return m.group(0)
+        before, sent = _sentence(text, m.start(), m.end())
+        if _ROUTE_ASIDE_RE.search(sent):
+            continue
+        if "ketamine" not in lower(sent) and (
+            _OTHER_DRUG_AFTER_RE.match(text, m.end()) or _OTHER_DRUG_BEFORE_RE.search(before)
+        ):
+            continue
+        return m.group(0)
+    return None
 
 
 @memo
 def routes(article: Article) -> Hit:
-    """Routes of ketamine administration named in the title or abstract."""
-    text = texts(article)[2]
+    """Routes of ketamine administration named in the title or abstract.
+
+    A route the title names counts; one named in the abstract only counts outside a
+    contrast or another drug's administration ('preferred over intravenous ketamine',
+    'diazepam was given intravenously'); a ketamine infusion is intravenous unless a
+    subcutaneous infusion is named."""
+    title, abstract, _text = texts(article)
     found: list[str] = []
     ev: list[str] = []
     for route, pat in ROUTE_PATTERNS.items():
-        m = pat.search(text) or (_IV_CASE_RE.search(texts(article)[0]) if route == "iv" else None)
-        if m:
+        hit = _route_mention(pat, title, True) or _route_mention(pat, abstract, False)
+        if hit is None and route == "iv":
+            m = _IV_CASE_RE.search(title) or _INFUSION_RE.search(abstract)
+            hit = m.group(0) if m else None
+        if hit:
             found.append(route)
-            ev.append(m.group(0))
+            ev.append(hit)
+    if "iv" in found and "sc" in found and not ROUTE_PATTERNS["iv"].search(title):
+        # 'subcutaneous ketamine infusion': the infusion is not a second route
+        iv_direct = _route_mention(ROUTE_PATTERNS["iv"], abstract, False)
+        if iv_direct is None:
+            i = found.index("iv")
+            del found[i], ev[i]
     return sorted(found), (", ".join(ev) if ev else None)
 
 
 # --------------------------------------------------------------------------- comparator
+_VS = r"(?:versus|vs\.?|compared (?:with|to)|in comparison (?:with|to)|or)"
+# two arms named side by side: 'ketamine versus propofol', 'propofol or ketamine', the
+# arms a patient 'received', a title pairing ketamine with another drug, 'active-controlled'
+_ACTIVE_RES = (
+    ci(rf"\b{_VS}\s+(?:(?:intravenous|oral|nebuli[sz]ed|intranasal|standard|an?)\s+)?{_DRUG}"),
+    ci(rf"\b{_DRUG}\s*(?:\([^)]*\)\s*)?(?:versus|vs\.?|or|compared (?:with|to))\s"),
+    ci(
+        rf"\b(?:receiv(?:ed|ing)|given|randomi[sz]ed to)\s+(?:either\s+)?(?:\w+\s+){{0,2}}?"
+        rf"{_DRUG}\s*(?:\([^)]*\)\s*)?,",
+        ("receiv", "given", "randomi"),
+    ),
+    ci(r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)),
+)
+_TITLE_PAIR_RES = (
+    ci(rf"\b{_DRUG}\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){{0,2}}?(?:es|ar)?ketamine\b"),
+    ci(rf"(?:\b|es|ar)ketamine\s*(?:,|and|or|plus|but not)\s+(?:\w+\s+){{0,2}}?{_DRUG}"),
+)
 COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     ("midazolam", ci(r"\bmidazolam\b", ("midazolam",))),
     ("ect", Guarded(r"\b(?:ECT|electroconvulsive)\b", ("ECT", "electroconvulsive"))),
-    ("placebo", ci(r"\b(?:placebo|saline|sham)\b", ("placebo", "saline", "sham"))),
     (
-        "active_drug",
+        "placebo",
         ci(
-            r"\b(?:versus|vs\.?|compared (?:with|to)|or)\s+(?:intravenous\s+|oral\s+|nebuli[sz]ed\s+)?"
-            r"(?:propofol|etomidate|haloperidol|dexmedetomidine|morphine|fentanyl|lidocaine|"
-            r"metoclopramide|magnesium|tramadol|bupivacaine|sevoflurane|ketorolac|remifentanil|"
-            r"lanicemine|riluzole|electroconvulsive|sertraline|escitalopram|fluoxetine|quetiapine|"
-            r"lithium|psilocybin|MDMA|nitrous oxide|diazepam|lorazepam|clonidine|\w+ine\b|\w+am\b)"
+            r"\b(?:placebo|saline|sham|(?<!motor )vehicle(?![\s\-]+(?:accident|crash|collision)))",
+            ("placebo", "saline", "sham", "vehicle"),
         ),
     ),
+    *(("active_drug", p) for p in _ACTIVE_RES),
 ]
 _SINGLE_ARM_RE = ci(
     r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
     r"retrospective|chart review|real[\s\-]world|pre[\s\-]post)\b"
 )
+# a mention that names no arm of this study: negated ('lack of a placebo group', 'not
+# placebo-controlled'), earlier evidence ('phase III studies have shown ... placebo'), a
+# limitation or a call for future trials, a list of alternatives ('drugs such as ...'),
+# a premedication or a treatment the patients had failed before
+_NEGATED_BEFORE_RE = re.compile(
+    r"(?:\black(?:ed|s|ing)?(?: of)?|\bno|\bwithout|\bnot|\babsence of|\bnon|\bnor|"
+    r"\bsuch as|\blike|\bincluding|\bresistant to|\brefractory to|\bfailed|"
+    r"\bfailure (?:of|to respond to)|\bhistory of|\bprior|\bprevious)"
+    r"(?:\s+|-)(?:\S+\s+){0,3}(?:an?\s+|the\s+)?$"
+    # a list of alternatives, a diluent ('in 5 ml saline'), a combination ('ketamine/X')
+    r"|\b(?:such as|like|including|e\.g\.,?)\s+(?:[\w\-]+,?\s+(?:and\s+|or\s+)?){0,6}$"
+    r"|\b(?:ml|cc|diluted (?:in|with))\s+(?:of\s+)?(?:normal\s+)?$|ketamine\s*[/+]\s*$"
+)
+_COMBINED_AFTER_RE = re.compile(r"\s*[/+]\s*(?:es|ar)?ketamine")
+_NOT_THIS_STUDY_RE = ci(
+    r"\b(?:future|further|needed|warranted|larger|should be|preparation for|subsequent|"
+    r"have (?:shown|demonstrated|reported|established)|has been (?:shown|demonstrated|"
+    r"established)|(?:was|were) demonstrated|previous(?:ly)?|pivotal|limitations?|"
+    r"(?:a|one|the) prior stud(?:y|ies)|prior (?:studies|trials)|earlier (?:studies|trials)|"
+    r"premedicat\w*|premedication)\b"
+)
+# an inactive placebo arm beside a midazolam one: the study (or pool) has both, placebo
+_INACTIVE_RE = ci(
+    r"\b(?:saline|inactive placebo|placebo (?:or|and) midazolam|midazolam (?:or|and) placebo)\b",
+    ("saline", "inactive", "midazolam"),
+)
+# a review's midazolam is its comparison only when compared with: 'versus midazolam'
+_REVIEW_VS_RE = re.compile(
+    r"(?:versus|vs\.?|compared (?:with|to)|than|with|or|and)\s+(?:\w+\s+){0,2}$"
+)
+_FORM_VS_RE = ci(
+    r"\b(?:versus|vs\.?|compared (?:with|to)|comparing|comparison|comparative|head-to-head)\b",
+    ("versus", "vs", "compar", "head-to-head"),
+)
+# dose or schedule comparisons of ketamine alone: another kind of control arm
+_DOSE_ARMS_RE = ci(
+    r"\b(?:high|low|single|repeated|fixed|flexible|standard|different)[\s\-]+"
+    r"(?:dose|doses|dosing|sessions?|infusions?)?\s*(?:versus|vs\.?|compared (?:with|to))\s+"
+    r"(?:a\s+)?(?:high|low|single|repeated|multiple|fixed|flexible|standard)\b",
+    ("versus", "vs", "compared"),
+)
+_COMPARATOR_DESIGNS = (
+    "rct",
+    "nonrandomized_trial",
+    "observational",
+    "protocol",
+    "preclinical",
+    "systematic_review",
+)
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[str, str]:
+    """The part of the sentence before a mention, and the whole sentence."""
+    lo = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("; ", 0, start))
+    hi = min((i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0), default=len(text))
+    return text[lo + 1 : start], text[lo + 1 : hi]
+
+
+def _arm_mention(
+    pat: re.Pattern[str] | CIPattern | Guarded, text: str, compared: bool = False
+) -> str | None:
+    """The first mention of `pat` that names an arm of this study, else None (`compared`:
+    only one that follows a comparison word)."""
+    for m in pat.finditer(text):
+        before, sent = _sentence(text, m.start(), m.end())
+        near = before.lower()[-60:]
+        if _NEGATED_BEFORE_RE.search(near) or _NOT_THIS_STUDY_RE.search(sent):
+            continue
+        if _COMBINED_AFTER_RE.match(text, m.end()) or (compared and not _REVIEW_VS_RE.search(near)):
+            continue
+        if "ketamine" in m.group(0).lower():
+            continue
+        return m.group(0)
+    return None
+
+
+def _forms_compared(title: str, text: str) -> str | None:
+    """Racemic ketamine compared with esketamine or arketamine (one is the other's active
+    comparator): both forms named around a comparison word of one sentence."""
+    for part in (title, *text.split(". ")):
+        m = _FORM_VS_RE.search(part)
+        if m is None:
+            continue
+        esk, _ark, ket = _drug_counts(part)
+        if (esk or _ark) and ket:
+            return m.group(0)
+    return None
 
 
 @memo
 def comparator(article: Article, design: str | None) -> Hit:
-    """The control arm of an interventional study; None where the design has none."""
-    if design not in ("rct", "nonrandomized_trial", "observational", "protocol", "preclinical"):
+    """The control arm of an interventional study (or the comparison a review pools); None
+    where the design has none or the text names no arm.
+
+    A mention counts only when it names an arm of this study (not a negation, an earlier
+    trial, a limitation or a premedication); midazolam beside an inactive saline arm means
+    both were used (placebo); a racemic/enantiomer comparison is an active comparator."""
+    if design not in _COMPARATOR_DESIGNS:
         return None, None
-    text = texts(article)[2]
+    title, _abstract, text = texts(article)
+    review = design == "systematic_review"
+    found: dict[str, str] = {}
     for name, pat in COMPARATOR_PATTERNS:
-        m = pat.search(text)
+        if name in found:
+            continue
+        if name == "ect" and review:
+            hit = _arm_mention(pat, title)  # a review's ECT is a comparison only if titled
+        else:
+            hit = _arm_mention(pat, text, compared=review and name == "midazolam")
+        if hit:
+            found[name] = hit
+    # the title's own comparison of two treatments names the study's arms
+    titled = (
+        None
+        if review
+        else next(
+            (m.group(0) for p in (*_ACTIVE_RES[:2], *_TITLE_PAIR_RES) if (m := p.search(title))),
+            None,
+        )
+    )
+    if titled and "midazolam" not in found:
+        return "active_drug", titled
+    if titled:
+        found.setdefault("active_drug", titled)
+    if not review and "midazolam" not in found and (m := _DOSE_ARMS_RE.search(title)):
+        return "other", m.group(0)
+    forms = _forms_compared(title, text)
+    if "midazolam" in found and not ("placebo" in found and _INACTIVE_RE.search(text)):
+        return "midazolam", found["midazolam"]
+    if "ect" in found:
+        return "ect", found["ect"]
+    if "placebo" in found:
+        return "placebo", found["placebo"]
+    if forms:
+        return "active_drug", f"forms compared: {forms}"
+    if "active_drug" in found and (not review or "active" in found["active_drug"].lower()):
+        return "active_drug", found["active_drug"]
+    if not review:
+        m = _DOSE_ARMS_RE.search(text)
         if m:
-            if name == "active_drug" and re.search(r"ketamine", m.group(0), re.I):
-                continue
-            return name, m.group(0)
+            return "other", m.group(0)
     if design in ("nonrandomized_trial", "observational"):
         m = _SINGLE_ARM_RE.search(text)
         if m or design == "nonrandomized_trial":
