@@ -4,6 +4,8 @@ psychotherapy, subgroups, retraction. Each returns (value, the text that drove i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from pipeline.classify.rules.design import design_cues, design_rule, is_animal_study
 from pipeline.classify.rules.matching import CIPattern, Guarded, Hit, ci, lower, memo, texts
@@ -291,23 +293,61 @@ def sample_size(article: Article) -> Hit:
 # --------------------------------------------------------------------------- drug, routes
 # Drugs a ketamine study is compared with: names common in psychiatric and anaesthetic
 # trials, and International Nonproprietary Name stems (WHO) that only drug names end in.
-# The other forms of ketamine are drugs too when one is compared with another.
-_DRUG_NAMES = (
-    r"propofol|etomidate|thiopental|methohexital|dexmedetomidine|haloperidol|droperidol|"
-    r"morphine|tramadol|pethidine|meperidine|nalbuphine|butorphanol|buprenorphine|"
-    r"oxycodone|hydromorphone|lithium|magnesium(?: sulfate| sulphate)?|clonidine|"
-    r"sevoflurane|isoflurane|desflurane|nitrous oxide|acetaminophen|paracetamol|"
-    r"ketorolac|ibuprofen|diclofenac|gabapentin|pregabalin|ondansetron|dexamethasone|"
-    r"metoclopramide|promethazine|diphenhydramine|hydroxyzine|chloral hydrate|"
-    r"psilocybin|mdma|scopolamine|memantine|dextromethorphan|riluzole|lanicemine|"
-    r"rapastinel|brexanolone|zuranolone|bupropion|mirtazapine|trazodone|agomelatine|"
-    r"lamotrigine|valproate|antidepressants?|ssris?|snris?|benzodiazepines?"
+# Found by word lookup (a set and a suffix tuple), not one large pattern: a regex
+# alternation of ~70 names and stems would scan every abstract at every position.
+_DRUG_NAMES = frozenset(
+    (
+        "propofol etomidate thiopental methohexital dexmedetomidine haloperidol droperidol "
+        "morphine tramadol pethidine meperidine nalbuphine butorphanol buprenorphine "
+        "oxycodone hydromorphone lithium magnesium clonidine sevoflurane isoflurane "
+        "desflurane nitrous acetaminophen paracetamol ketorolac ibuprofen diclofenac "
+        "gabapentin pregabalin ondansetron dexamethasone metoclopramide promethazine "
+        "diphenhydramine hydroxyzine chloral psilocybin mdma scopolamine memantine "
+        "dextromethorphan riluzole lanicemine rapastinel brexanolone zuranolone bupropion "
+        "mirtazapine trazodone agomelatine lamotrigine valproate atropine"
+    ).split()
 )
 _DRUG_STEMS = (
-    r"[a-z]+(?:azepam|azolam|oxetine|pramine|triptyline|faxine|apine|peridol|idone|"
-    r"piprazole|caine|fentanyl|fentanil|italopram|traline|medetomidine)"
+    "azepam",
+    "azolam",
+    "oxetine",
+    "pramine",
+    "triptyline",
+    "faxine",
+    "apine",
+    "peridol",
+    "idone",
+    "piprazole",
+    "caine",
+    "fentanyl",
+    "fentanil",
+    "italopram",
+    "traline",
+    "medetomidine",
 )
-_DRUG = rf"(?:{_DRUG_NAMES}|{_DRUG_STEMS})\b"
+_WORD_RE = re.compile(r"[a-z]{4,}")
+
+
+def _is_drug(word: str) -> bool:
+    """A drug name (lowercase word) other than ketamine's forms."""
+    return word in _DRUG_NAMES or (len(word) > 7 and word.endswith(_DRUG_STEMS))
+
+
+def _drug_spans(low: str) -> list[tuple[int, int]]:
+    """(start, end) of every drug name in a lowercased text, in order."""
+    all_words = set(_WORD_RE.findall(low))
+    words = all_words & _DRUG_NAMES
+    words.update(w for w in all_words if w.endswith(_DRUG_STEMS) and len(w) > 7)
+    spans: list[tuple[int, int]] = []
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or not low[i - 1].isalpha()) and (j == len(low) or not low[j].isalpha()):
+                spans.append((i, j))
+            i = low.find(w, j)
+    return sorted(spans)
+
 
 _ESK_RE = ci(
     r"(?<!\w)(?:es-?ketamine|s-ketamine|\(s\)-ketamine|s\(\+\)-ketamine|spravato)\b",
@@ -453,25 +493,46 @@ _ROUTE_ASIDE_RE = ci(
     r"\b(?:than|unlike|rather than|instead of|preferred over|equivalen\w*|previously|"
     r"most studies|ha(?:s|ve) been shown|not an ideal|impractical|alternative to)\b"
 )
-# another drug given by that route: 'intramuscular meperidine', 'diazepam ... intravenously'
-_OTHER_DRUG_AFTER_RE = ci(rf"\s+(?:\S+\s+){{0,1}}?(?:{_DRUG}|midazolam\b|atropine\b)")
-_OTHER_DRUG_BEFORE_RE = ci(
-    rf"(?:{_DRUG}|midazolam\b|atropine\b)(?:[^.;]{{0,40}})(?:given|administered)\s+$"
-)
+_GIVEN_END_RE = re.compile(r"\b(?:given|administered)\s*$")
+
+
+def _other_drugs_route(low: str, start: int, end: int, before: str) -> bool:
+    """Another drug given by a route: 'intramuscular meperidine', 'diazepam was given
+    intravenously' (read only where the sentence does not name ketamine)."""
+    after = _WORD_RE.findall(low, end, end + 30)[:2]
+    if any(_is_drug(w) for w in after):
+        return True
+    if _GIVEN_END_RE.search(before.lower()):
+        return any(_is_drug(w) for w in _WORD_RE.findall(before.lower()[-60:]))
+    return False
+
+
+def _mentions(pat: re.Pattern[str] | CIPattern | Guarded, text: str) -> Iterable[Any]:
+    """Every match of a pattern, behind its anchors' cheap `in` test (CIPattern.finditer
+    scans without it)."""
+    anchors = getattr(pat, "anchors", ())
+    if anchors:
+        low = lower(text) if isinstance(pat, CIPattern) else text
+        for a in anchors:
+            if a in low:
+                break
+        else:
+            return ()
+    return pat.finditer(text)
 
 
 def _route_mention(
     pat: re.Pattern[str] | CIPattern | Guarded, text: str, aside_ok: bool
 ) -> str | None:
     """The first mention of a route that is not an aside (see _ROUTE_ASIDE_RE)."""
-    for m in pat.finditer(text):
+    for m in _mentions(pat, text):
         if aside_ok:
             return m.group(0)
         before, sent = _sentence(text, m.start(), m.end())
         if _ROUTE_ASIDE_RE.search(sent):
             continue
-        if "ketamine" not in lower(sent) and (
-            _OTHER_DRUG_AFTER_RE.match(text, m.end()) or _OTHER_DRUG_BEFORE_RE.search(before)
+        if "ketamine" not in lower(sent) and _other_drugs_route(
+            lower(text), m.start(), m.end(), before
         ):
             continue
         return m.group(0)
@@ -507,34 +568,65 @@ def routes(article: Article) -> Hit:
 
 
 # --------------------------------------------------------------------------- comparator
-_VS = r"(?:versus|vs\.?|compared (?:with|to)|in comparison (?:with|to)|or)"
-# two arms named side by side: 'ketamine versus propofol', 'propofol or ketamine', the
-# arms a patient 'received', a title pairing ketamine with another drug, 'active-controlled'
-_ACTIVE_RES = (
-    ci(rf"\b{_VS}\s+(?:(?:intravenous|oral|nebuli[sz]ed|intranasal|standard|an?)\s+)?{_DRUG}"),
-    ci(rf"\b{_DRUG}\s*(?:\([^)]*\)\s*)?(?:versus|vs\.?|or|compared (?:with|to))\s"),
-    ci(
-        rf"\b(?:receiv(?:ed|ing)|given|randomi[sz]ed to)\s+(?:either\s+)?(?:\w+\s+){{0,2}}?"
-        rf"{_DRUG}\s*(?:\([^)]*\)\s*)?,",
-        ("receiv", "given", "randomi"),
-    ),
-    ci(r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)),
+# two arms named side by side ('ketamine versus propofol', 'propofol or ketamine'), the
+# arms patients 'received' ('received propofol, ...'), a title pairing ketamine with
+# another drug: the context of each drug name found by _drug_spans
+_VS_BEFORE_RE = re.compile(
+    r"(?:versus|vs\.?|compared (?:with|to)|in comparison (?:with|to)|\bor)\s+"
+    r"(?:(?:intravenous|oral|nebuli[sz]ed|intranasal|standard|an?)\s+)?$"
 )
-_TITLE_PAIR_RES = (
-    ci(rf"\b{_DRUG}\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){{0,2}}?(?:es|ar)?ketamine\b"),
-    ci(rf"(?:\b|es|ar)ketamine\s*(?:,|and|or|plus|but not)\s+(?:\w+\s+){{0,2}}?{_DRUG}"),
+_VS_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:versus|vs\.?|or|compared (?:with|to))\s")
+_RECEIVED_BEFORE_RE = re.compile(
+    r"\b(?:receiv(?:ed|ing)|given|randomi[sz]ed to)\s+(?:either\s+)?(?:\w+\s+){0,2}?$"
 )
+_COMMA_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?,")
+_PAIR_AFTER_RE = re.compile(r"\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){0,2}?(?:es|ar)?ketamine\b")
+_PAIR_BEFORE_RE = re.compile(r"ketamine\s*(?:,|and|or|plus|but not)\s+(?:\w+\s+){0,2}?$")
+_ACTIVE_CONTROL_RE = ci(
+    r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)
+)
+
+
+def _active_mention(text: str, title: bool) -> str | None:
+    """The first drug named as a compared arm (see above), as the text writes it."""
+    low = lower(text)
+    if len(low) != len(text):
+        return None
+    for i, j in _drug_spans(low):
+        before = low[max(0, i - 50) : i]
+        hit = (
+            (m := _VS_BEFORE_RE.search(before)) is not None
+            or _VS_AFTER_RE.match(low, j) is not None
+            or (_RECEIVED_BEFORE_RE.search(before) is not None and _COMMA_AFTER_RE.match(low, j))
+            or (
+                title
+                and (_PAIR_AFTER_RE.match(low, j) is not None or _PAIR_BEFORE_RE.search(before))
+            )
+        )
+        if not hit:
+            continue
+        lo = i - len(before) + m.start() if m is not None else i
+        sent_before, sent = _sentence(text, i, j)
+        if not title and (
+            _NEGATED_BEFORE_RE.search(sent_before.lower()[-60:]) or _NOT_THIS_STUDY_RE.search(sent)
+        ):
+            continue
+        return text[lo:j]
+    return None
+
+
 COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     ("midazolam", ci(r"\bmidazolam\b", ("midazolam",))),
     ("ect", Guarded(r"\b(?:ECT|electroconvulsive)\b", ("ECT", "electroconvulsive"))),
     (
         "placebo",
         ci(
-            r"\b(?:placebo|saline|sham|(?<!motor )vehicle(?![\s\-]+(?:accident|crash|collision)))",
+            r"\b(?:placebo|saline|sham|vehicle)(?<!motor vehicle)"
+            r"(?![\s\-]+(?:accident|crash|collision))",
             ("placebo", "saline", "sham", "vehicle"),
         ),
     ),
-    *(("active_drug", p) for p in _ACTIVE_RES),
+    ("active_drug", _ACTIVE_CONTROL_RE),
 ]
 _SINGLE_ARM_RE = ci(
     r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
@@ -603,7 +695,7 @@ def _arm_mention(
 ) -> str | None:
     """The first mention of `pat` that names an arm of this study, else None (`compared`:
     only one that follows a comparison word)."""
-    for m in pat.finditer(text):
+    for m in _mentions(pat, text):
         before, sent = _sentence(text, m.start(), m.end())
         near = before.lower()[-60:]
         if _NEGATED_BEFORE_RE.search(near) or _NOT_THIS_STUDY_RE.search(sent):
@@ -619,12 +711,13 @@ def _arm_mention(
 def _forms_compared(title: str, text: str) -> str | None:
     """Racemic ketamine compared with esketamine or arketamine (one is the other's active
     comparator): both forms named around a comparison word of one sentence."""
-    for part in (title, *text.split(". ")):
-        m = _FORM_VS_RE.search(part)
-        if m is None:
-            continue
-        esk, _ark, ket = _drug_counts(part)
-        if (esk or _ark) and ket:
+    low = lower(text)
+    if "ketamine" not in low or not any(a in low for p in (_ESK_RE, _ARK_RE) for a in p.anchors):
+        return None
+    for m in _mentions(_FORM_VS_RE, text):
+        _before, part = _sentence(text, m.start(), m.end())
+        esk, ark, ket = _drug_counts(part)
+        if (esk or ark) and ket:
             return m.group(0)
     return None
 
@@ -652,14 +745,7 @@ def comparator(article: Article, design: str | None) -> Hit:
         if hit:
             found[name] = hit
     # the title's own comparison of two treatments names the study's arms
-    titled = (
-        None
-        if review
-        else next(
-            (m.group(0) for p in (*_ACTIVE_RES[:2], *_TITLE_PAIR_RES) if (m := p.search(title))),
-            None,
-        )
-    )
+    titled = None if review else _active_mention(title, True)
     if titled and "midazolam" not in found:
         return "active_drug", titled
     if titled:
@@ -675,6 +761,8 @@ def comparator(article: Article, design: str | None) -> Hit:
         return "placebo", found["placebo"]
     if forms:
         return "active_drug", f"forms compared: {forms}"
+    if "active_drug" not in found and (hit := _active_mention(text, False)):
+        found["active_drug"] = hit
     if "active_drug" in found and (not review or "active" in found["active_drug"].lower()):
         return "active_drug", found["active_drug"]
     if not review:
