@@ -581,7 +581,7 @@ _RECEIVED_BEFORE_RE = re.compile(
 )
 _COMMA_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?,")
 _PAIR_AFTER_RE = re.compile(r"\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){0,2}?(?:es|ar)?ketamine\b")
-_PAIR_BEFORE_RE = re.compile(r"ketamine\s*(?:,|and|or|plus|but not)\s+(?:\w+\s+){0,2}?$")
+_PAIR_BEFORE_RE = re.compile(r"ketamine\s*(?:,?\s*(?:and|or|plus|but not)|,)\s+(?:\w+\s+){0,3}?$")
 _ACTIVE_CONTROL_RE = ci(
     r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)
 )
@@ -621,8 +621,9 @@ COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     (
         "placebo",
         ci(
+            # not a 'motor vehicle accident', nor a sham operation inducing an animal model
             r"\b(?:placebo|saline|sham|vehicle)(?<!motor vehicle)"
-            r"(?![\s\-]+(?:accident|crash|collision))",
+            r"(?![\s\-]+(?:accident|crash|collision|operat|surg|lesion))",
             ("placebo", "saline", "sham", "vehicle"),
         ),
     ),
@@ -643,7 +644,8 @@ _NEGATED_BEFORE_RE = re.compile(
     r"(?:\s+|-)(?:\S+\s+){0,3}(?:an?\s+|the\s+)?$"
     # a list of alternatives, a diluent ('in 5 ml saline'), a combination ('ketamine/X')
     r"|\b(?:such as|like|including|e\.g\.,?)\s+(?:[\w\-]+,?\s+(?:and\s+|or\s+)?){0,6}$"
-    r"|\b(?:ml|cc|diluted (?:in|with))\s+(?:of\s+)?(?:normal\s+)?$|ketamine\s*[/+]\s*$"
+    r"|\b(?:(?:in|with)\s+\d+(?:\.\d+)?\s*(?:ml|cc)|diluted (?:in|with))\s+(?:of\s+)?"
+    r"(?:normal\s+)?$|ketamine\s*[/+]\s*$"
 )
 _COMBINED_AFTER_RE = re.compile(r"\s*[/+]\s*(?:es|ar)?ketamine")
 _NOT_THIS_STUDY_RE = ci(
@@ -772,7 +774,8 @@ def comparator(article: Article, design: str | None) -> Hit:
     if design in ("nonrandomized_trial", "observational"):
         m = _SINGLE_ARM_RE.search(text)
         if m or design == "nonrandomized_trial":
-            return "none", m.group(0) if m else "single-arm design"
+            # without a stated cue the design alone implies it: no quote to show
+            return "none", m.group(0) if m else None
     return None, None
 
 
