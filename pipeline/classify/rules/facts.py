@@ -581,7 +581,9 @@ _RECEIVED_BEFORE_RE = re.compile(
 )
 _COMMA_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?,")
 _PAIR_AFTER_RE = re.compile(r"\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){0,2}?(?:es|ar)?ketamine\b")
-_PAIR_BEFORE_RE = re.compile(r"ketamine\s*(?:,?\s*(?:and|or|plus|but not)|,)\s+(?:\w+\s+){0,3}?$")
+_PAIR_BEFORE_RE = re.compile(
+    r"ketamine\s*(?:,?\s*(?:and|or|plus|with|but not)|,)\s+(?:\w+\s+){0,3}?$"
+)
 _ACTIVE_CONTROL_RE = ci(
     r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)
 )
@@ -752,8 +754,6 @@ def comparator(article: Article, design: str | None) -> Hit:
         return "active_drug", titled
     if titled:
         found.setdefault("active_drug", titled)
-    if not review and "midazolam" not in found and (m := _DOSE_ARMS_RE.search(title)):
-        return "other", m.group(0)
     forms = _forms_compared(title, text)
     if "midazolam" in found and not ("placebo" in found and _INACTIVE_RE.search(text)):
         return "midazolam", found["midazolam"]
