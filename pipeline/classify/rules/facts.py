@@ -233,6 +233,8 @@ _COMPARISON_GROUP_RE = ci(
 
 def _comparison_group(text: str, best: tuple[int, int, int, str]) -> tuple[int, str] | None:
     """(count, phrase) of a comparison group the sentence after the sample's names."""
+    if "compar" not in lower(text):
+        return None
     norm = normalise_numbers(text)
     end = norm.find(". ", best[1])
     if end < 0:
@@ -403,28 +405,27 @@ def drug(article: Article) -> Hit:
     t_named = [n for n in _FORMS if t_counts[n]]
     if len(t_named) > 1:
         return "multiple", f"title names {' and '.join(t_named)}"
-    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
-    if min(a_counts.values()) >= 2:
-        # the racemate and both enantiomers discussed at length: a record on chirality
-        return "multiple", "abstract names esketamine, arketamine and ketamine"
-    if (
-        t_named
-        and t_named[0] != "ketamine"
-        and a_counts["ketamine"] >= max(2, a_counts[t_named[0]] / 2)
-        and _is_review(article)
-    ):
-        # a review titled with an enantiomer that also surveys racemic ketamine's studies
-        return "multiple", f"review naming {t_named[0]} and ketamine"
+    low = lower(abstract)
+    has = {
+        n: any(a in low for a in p.anchors)
+        for n, p in zip(_FORMS, (_ESK_RE, _ARK_RE, _KET_COUNT_RE), strict=True)
+    }
+    a_counts: dict[str, int] | None = None
+    if has["esketamine"] and has["arketamine"]:
+        a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+        if min(a_counts.values()) >= 2:
+            # the racemate and both enantiomers discussed at length: a record on chirality
+            return "multiple", "abstract names esketamine, arketamine and ketamine"
+    if t_named and t_named[0] != "ketamine" and has["ketamine"] and _is_review(article):
+        a_counts = a_counts or dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+        if a_counts["ketamine"] >= max(2, a_counts[t_named[0]] / 2):
+            # a review titled with an enantiomer that also surveys racemic ketamine's studies
+            return "multiple", f"review naming {t_named[0]} and ketamine"
     if t_named and not _is_review(article):
         # a study titled with one form compares forms only if its abstract names another
-        others = [
-            p for n, p in (("esketamine", _ESK_RE), ("arketamine", _ARK_RE)) if n != t_named[0]
-        ]
-        if t_named[0] != "ketamine":
-            others.append(_KET_COUNT_RE)
-        low = lower(abstract)
-        if not any(a in low for p in others for a in p.anchors):
+        if not any(has[n] for n in _FORMS if n != t_named[0]):
             return t_named[0], f"title names {t_named[0]}"
+    a_counts = a_counts or dict(zip(_FORMS, _drug_counts(abstract), strict=True))
     a_named = [n for n in _FORMS if a_counts[n]]
     ranked = sorted(((a_counts[n], n) for n in _FORMS), reverse=True)
     (c1, n1), (c2, _n2) = ranked[0], ranked[1]
@@ -754,13 +755,13 @@ def comparator(article: Article, design: str | None) -> Hit:
         return "active_drug", titled
     if titled:
         found.setdefault("active_drug", titled)
-    forms = _forms_compared(title, text)
     if "midazolam" in found and not ("placebo" in found and _INACTIVE_RE.search(text)):
         return "midazolam", found["midazolam"]
     if "ect" in found:
         return "ect", found["ect"]
     if "placebo" in found:
         return "placebo", found["placebo"]
+    forms = _forms_compared(title, text)
     if forms:
         return "active_drug", f"forms compared: {forms}"
     if "active_drug" not in found and (hit := _active_mention(text, False)):
