@@ -335,11 +335,17 @@ def _is_drug(word: str) -> bool:
     return word in _DRUG_NAMES or (len(word) > 7 and word.endswith(_DRUG_STEMS))
 
 
+# the last four letters of every stem: a set lookup before the endswith test
+_STEM_TAILS = frozenset(s[-4:] for s in _DRUG_STEMS)
+
+
 def _drug_spans(low: str) -> list[tuple[int, int]]:
     """(start, end) of every drug name in a lowercased text, in order."""
     all_words = set(_WORD_RE.findall(low))
     words = all_words & _DRUG_NAMES
-    words.update(w for w in all_words if w.endswith(_DRUG_STEMS) and len(w) > 7)
+    words.update(
+        w for w in all_words if w[-4:] in _STEM_TAILS and len(w) > 7 and w.endswith(_DRUG_STEMS)
+    )
     spans: list[tuple[int, int]] = []
     for w in words:
         i = low.find(w)
@@ -548,11 +554,18 @@ def routes(article: Article) -> Hit:
     contrast or another drug's administration ('preferred over intravenous ketamine',
     'diazepam was given intravenously'); a ketamine infusion is intravenous unless a
     subcutaneous infusion is named."""
-    title, abstract, _text = texts(article)
+    title, abstract, text = texts(article)
+    low = lower(text)
     found: list[str] = []
     ev: list[str] = []
     for route, pat in ROUTE_PATTERNS.items():
-        hit = _route_mention(pat, title, True) or _route_mention(pat, abstract, False)
+        where = low if isinstance(pat, CIPattern) else text
+        for a in pat.anchors:  # one anchor test for title and abstract together
+            if a in where:
+                hit = _route_mention(pat, title, True) or _route_mention(pat, abstract, False)
+                break
+        else:
+            hit = None
         if hit is None and route == "iv":
             m = _IV_CASE_RE.search(title) or _INFUSION_RE.search(abstract)
             hit = m.group(0) if m else None
@@ -630,7 +643,6 @@ COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
             ("placebo", "saline", "sham", "vehicle"),
         ),
     ),
-    ("active_drug", _ACTIVE_CONTROL_RE),
 ]
 _SINGLE_ARM_RE = ci(
     r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
@@ -764,7 +776,9 @@ def comparator(article: Article, design: str | None) -> Hit:
     forms = _forms_compared(title, text)
     if forms:
         return "active_drug", f"forms compared: {forms}"
-    if "active_drug" not in found and (hit := _active_mention(text, False)):
+    if "active_drug" not in found and (
+        hit := _arm_mention(_ACTIVE_CONTROL_RE, text) or _active_mention(text, False)
+    ):
         found["active_drug"] = hit
     if "active_drug" in found and (not review or "active" in found["active_drug"].lower()):
         return "active_drug", found["active_drug"]
@@ -872,7 +886,11 @@ for _p in (
     ROUTE_PATTERNS["intranasal"],
     ROUTE_PATTERNS["sublingual"],
     _IV_CASE_RE,
-    *(p for name, p in COMPARATOR_PATTERNS if name in ("placebo", "active_drug")),
+    *(p for name, p in COMPARATOR_PATTERNS if name == "placebo"),
+    _DOSE_ARMS_RE,
+    _ROUTE_ASIDE_RE,
+    _NOT_THIS_STUDY_RE,
+    _FORM_VS_RE,
     *(
         _SUBGROUPS[n]
         for n in ("trd", "perinatal", "ocd", "adolescents", "older_adults", "veterans")
