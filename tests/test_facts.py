@@ -341,3 +341,277 @@ def test_corpus_sample_size_and_drug_levels(corpus: list[dict]) -> None:
     acc = {k: sum(v) / len(v) for k, v in per.items()}
     assert acc["multiple"] >= 0.85
     assert sum(acc.values()) / len(acc) >= 0.95
+
+
+# --------------------------------------------------------------------------- comparator
+@pytest.mark.parametrize(
+    "title,abstract,design,expected",
+    [
+        # a placebo that is negated, earlier evidence, a limitation or a future trial names
+        # no arm of this study
+        (
+            "Open-label ketamine in an invented clinic",
+            "Twenty adults received ketamine. This study lacked a placebo group.",
+            "nonrandomized_trial",
+            "none",
+        ),
+        (
+            "Esketamine in a made-up real-world cohort",
+            "Phase III studies have shown esketamine superior to placebo. We report "
+            "real-world outcomes of 50 invented patients.",
+            "observational",
+            "none",
+        ),
+        (
+            "A fictional feasibility study of ketamine",
+            "Twelve adults received open-label ketamine. Placebo-controlled trials are needed.",
+            "nonrandomized_trial",
+            "none",
+        ),
+        # midazolam as premedication is no arm; the saline arm is the comparator
+        (
+            "Ketamine for invented emergence agitation",
+            "Children were premedicated with midazolam. Group K received ketamine and "
+            "group P received a placebo.",
+            "rct",
+            "placebo",
+        ),
+        # midazolam as the active placebo, alone or beside an inactive saline arm
+        (
+            "Ketamine for a fictional suicidal crisis",
+            "Adults were randomized to ketamine or midazolam, an active placebo.",
+            "rct",
+            "midazolam",
+        ),
+        (
+            "Ketamine in two invented trials",
+            "Trial 1 compared ketamine with saline; trial 2 compared ketamine with midazolam.",
+            "rct",
+            "placebo",
+        ),
+        # another drug compared with ketamine, by name or by INN stem
+        ("Ketamine versus propofol for invented sedation", None, "rct", "active_drug"),
+        (
+            "Effects of esketamine and fluoxetine in a fictional stress model",
+            None,
+            "preclinical",
+            "active_drug",
+        ),
+        (
+            "An invented sedation trial",
+            "Patients were randomized to ketamine or zelbrazepam for sedation.",
+            "rct",
+            "active_drug",
+        ),
+        (
+            "Ketamine, but not the invented antagonist lanicemine, changes connectivity",
+            None,
+            "nonrandomized_trial",
+            "active_drug",
+        ),
+        # 'compared to baseline' is no drug
+        (
+            "A fictional open-label ketamine study",
+            "Scores fell compared to baseline.",
+            "nonrandomized_trial",
+            "none",
+        ),
+        # racemic ketamine compared with esketamine: an active comparator
+        (
+            "Intravenous ketamine versus intranasal esketamine in an invented clinic",
+            "Real-world outcomes were compared.",
+            "observational",
+            "active_drug",
+        ),
+        # a review pooling placebo-controlled trials; a review naming no comparison
+        (
+            "Ketamine for invented depression: a meta-analysis",
+            "We pooled randomized placebo-controlled trials of ketamine.",
+            "systematic_review",
+            "placebo",
+        ),
+        (
+            "Ketamine for invented depression: a meta-analysis",
+            "We pooled trials of ketamine; electroconvulsive therapy was not studied.",
+            "systematic_review",
+            None,
+        ),
+        # doses of ketamine compared with each other
+        (
+            "High-dose versus low-dose oral ketamine in invented depression",
+            "Thirty adults were randomized.",
+            "rct",
+            "other",
+        ),
+        (
+            "Ketamine for an invented addiction",
+            "Adults were randomized to single versus repeated sessions of ketamine therapy.",
+            "rct",
+            "other",
+        ),
+        # saline as a diluent is no placebo arm; a saline injection is
+        (
+            "Comparison of nebulized ketamine with nebulized magnesium for invented sore throat",
+            "Patients received magnesium 250 mg in 5 ml saline or ketamine 50 mg in 5 ml saline.",
+            "rct",
+            "active_drug",
+        ),
+        (
+            "An invented sore throat trial",
+            "Group A inhaled magnesium 250 mg in 5 ml saline and group B inhaled ketamine "
+            "50 mg in 5 ml saline.",
+            "rct",
+            None,
+        ),
+        (
+            "Esketamine for invented postoperative behaviour",
+            "Group C received an intravenous injection of 5 mL of normal saline; the other "
+            "groups received esketamine.",
+            "rct",
+            "placebo",
+        ),
+        # animal studies: a vehicle arm is a placebo, a sham operation is not
+        (
+            "Ketamine in invented stressed mice",
+            "Mice received ketamine or vehicle.",
+            "preclinical",
+            "placebo",
+        ),
+        (
+            "Ketamine in an invented lesion model",
+            "Sham-operated and lesioned rats received ketamine.",
+            "preclinical",
+            None,
+        ),
+        # a narrative review has no comparator
+        ("Ketamine versus placebo: a narrative review", None, "review", None),
+    ],
+)
+def test_comparator_reads_the_arms_of_this_study(
+    title: str, abstract: str | None, design: str, expected: str | None
+) -> None:
+    assert rules.comparator(art(title, abstract), design)[0] == expected
+
+
+def test_comparator_design_only_none_quotes_nothing() -> None:
+    """'none' inferred from the design alone carries no made-up evidence."""
+    value, ev = rules.comparator(
+        art("Ketamine in an invented clinic", "Ten adults."), "nonrandomized_trial"
+    )
+    assert (value, ev) == ("none", None)
+
+
+# --------------------------------------------------------------------------- routes
+@pytest.mark.parametrize(
+    "title,abstract,expected",
+    [
+        ("An invented trial", "Intravenous ketamine was given.", ["iv"]),
+        ("An invented trial", "Adults with DSM-IV depression received oral ketamine.", ["oral"]),
+        ("An invented clinic", "Patients received six ketamine infusions.", ["iv"]),
+        ("Subcutaneous ketamine infusion in invented palliative care", None, ["sc"]),
+        (
+            "Oral ketamine for invented depression",
+            "Oral ketamine is preferred over intravenous ketamine for access.",
+            ["oral"],
+        ),
+        (
+            "Intranasal ketamine for invented agitation",
+            "Intramuscular meperidine was the rescue analgesic.",
+            ["intranasal"],
+        ),
+        (
+            "Ketamine for invented induction",
+            "Diazepam 1 mg was given intravenously as premedication. Ketamine was given "
+            "intranasally via nasal spray.",
+            ["intranasal"],
+        ),
+    ],
+)
+def test_routes_of_ketamine_not_of_asides(title: str, abstract: str | None, expected: list) -> None:
+    assert rules.routes(art(title, abstract))[0] == expected
+
+
+# --------------------------------------------------------------------------- drug, more
+@pytest.mark.parametrize(
+    "title,abstract,expected",
+    [
+        # a combination's second drug is racemic ketamine
+        ("Propofol-fentanyl versus propofol-ketamine for invented sedation", None, "ketamine"),
+        # the racemate and both enantiomers discussed at length
+        (
+            "Ketamine for invented depression: does chirality matter?",
+            "Ketamine is a mix of S-ketamine and R-ketamine. S-ketamine binds more; "
+            "R-ketamine lasts longer; racemic ketamine sits between.",
+            "multiple",
+        ),
+        # a review titled with esketamine that surveys racemic ketamine's trials too
+        (
+            "Esketamine for invented PTSD: a narrative review",
+            "This narrative review covers intravenous ketamine trials and intranasal "
+            "esketamine data. Ketamine trials were larger; esketamine data are pilot data.",
+            "multiple",
+        ),
+        # no form named: the drug family the record was found by
+        ("Rapid-acting antidepressants and invented synapses", None, "ketamine"),
+    ],
+)
+def test_drug_combinations_chirality_and_reviews(
+    title: str, abstract: str | None, expected: str
+) -> None:
+    assert rules.drug(art(title, abstract))[0] == expected
+
+
+# --------------------------------------------------------------------------- N, more
+@pytest.mark.parametrize(
+    "abstract,expected",
+    [
+        # groups described with a parenthesis between adjective and noun
+        (
+            "Effects were compared between 19 elderly (≥50 years) and 116 younger "
+            "(<50 years) adults with invented depression.",
+            135,
+        ),
+        # the denominator of a share of the sample
+        (
+            "Dissociation occurred in 14.3% (109/764) of patients; invented headaches "
+            "occurred in 5 patients.",
+            764,
+        ),
+        # a comparison group named in the next sentence
+        (
+            "Ketamine was given to 86 healthy children. These children were compared with "
+            "62 others who received an invented sedative.",
+            148,
+        ),
+    ],
+)
+def test_sample_size_groups_denominators_and_comparison_groups(
+    abstract: str, expected: int
+) -> None:
+    assert rules.sample_size(art("An invented study", abstract))[0] == expected
+
+
+# --------------------------------------------------------------------------- corpus, dev part
+def test_corpus_comparator_and_routes_levels_on_the_development_part(corpus: list[dict]) -> None:
+    """Rule-only comparator (read under the gold design) and routes on the development part
+    of the gold records (the sealed part is left alone): comparator macro-F1 0.83 and
+    accuracy 0.91 (0.52 / 0.76 before this work, under the predicted design), routes exact
+    0.98 (0.92)."""
+    from sklearn.metrics import f1_score
+
+    from pipeline.classify.split import split_gold
+
+    dev, _ = split_gold(corpus)
+    arts = [article_from_record(r) for r in dev]
+    gold = [str(r["labels"]["comparator"]) for r in dev]
+    pred = [
+        str(rules.comparator(a, r["labels"]["design"])[0]) for a, r in zip(arts, dev, strict=True)
+    ]
+    classes = sorted(set(gold) - {"None"})
+    assert f1_score(gold, pred, labels=classes, average="macro") >= 0.8
+    assert sum(g == p for g, p in zip(gold, pred, strict=True)) / len(gold) >= 0.89
+    routes_ok = [
+        sorted(rules.routes(a)[0]) == sorted(r["labels"]["routes"] or [])
+        for a, r in zip(arts, dev, strict=True)
+    ]
+    assert sum(routes_ok) / len(routes_ok) >= 0.96

@@ -4,6 +4,8 @@ psychotherapy, subgroups, retraction. Each returns (value, the text that drove i
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from pipeline.classify.rules.design import design_cues, design_rule, is_animal_study
 from pipeline.classify.rules.matching import CIPattern, Guarded, Hit, ci, lower, memo, texts
@@ -17,7 +19,7 @@ _PEOPLE = (
     r"abusers?|cases?(?!\s+(?:series|reports?|stud))|mothers?|parturients?|respondents?|soldiers?|service members?|"
     r"victims?|survivors?|responders?|completers?|infants?|girls?|boys?|pregnant women|"
     r"healthy controls?|workers?|employees?|nurses?|physicians?|clinicians?|students?|"
-    r"residents?|athletes?|prisoners?|smokers?|drinkers?)"
+    r"residents?|athletes?|prisoners?|smokers?|drinkers?|elderly)"
 )
 _STOP = (
     r"(?:years?-old|months?-old|weeks?|days?|hours?|months?|years?|minutes?|min|mg|kg|"
@@ -35,7 +37,8 @@ _NOT_PEOPLE = (
     r"visits?|records?|charts?|samples?|programs?|programmes?)\b)"
 )
 NOUN_COUNT_RE = ci(
-    rf"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{{0,5}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}{_PEOPLE}\b{_NOT_PEOPLE}"
+    rf"(\d(?<![\d.,/±]\d)(?<!\w\d)\d{{0,5}}),?\s+(?:\([^)]*\)\s+)?{_ADJ}(?:\([^)]*\)\s+)?"
+    rf"{_PEOPLE}\b{_NOT_PEOPLE}"
 )
 # a further count of the same sentence joined to the previous one ('17 participants with
 # X, 18 with Y and 8 with Z', '35 patients were compared with 35 controls'): the groups of
@@ -43,7 +46,11 @@ NOUN_COUNT_RE = ci(
 _MORE_RE = ci(
     rf"(?:\([^)]*\)|[^.;:\d(]){{0,60}}?(?:\s*,\s*(?:and\s+|or\s+)?|\s+(?:and|or|versus|vs\.?|"
     rf"compared (?:with|to))\s+)"
-    rf"(\d{{1,5}})\s+(?:\([^)]*\)\s+)?{_ADJ}(?:{_PEOPLE}|others|controls)\b"
+    rf"(\d{{1,5}})\s+(?:\([^)]*\)\s+)?{_ADJ}(?:\([^)]*\)\s+)?(?:{_PEOPLE}|others|controls)\b"
+)
+# the denominator of a share of the sample: '14.3% (109/764) of patients'
+_DENOMINATOR_RE = ci(
+    rf"\(\s*\d{{1,6}}\s*/\s*(\d{{2,6}})\s*\)\s+(?:of\s+)?(?:the\s+|all\s+)?{_PEOPLE}\b", ("/",)
 )
 _NEQ_RE = Guarded(r"\b[nN]\s*=\s*(\d{1,6})\b", ("=",))
 # 'Of 42 who consented, 28 were randomized': a randomised count needs no noun
@@ -185,6 +192,8 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
             parts.append(more.group(0).strip())
             end = more.end()
         cands.append((5, m.start(), value, " ".join(parts)))
+    for m in _DENOMINATOR_RE.finditer(norm):
+        cands.append((2, m.start(), int(m.group(1)), m.group(0)))
     neqs: list[tuple[int, int, int, str]] = []
     for m in _NEQ_RE.finditer(norm):
         before = norm[max(0, m.start() - 30) : m.start()]
@@ -212,6 +221,28 @@ def _sample_candidates(text: str) -> list[tuple[int, int, int, str]]:
         # ranked above single counts of score 1: the sum is the better reading
         cands.append((1.5, group[0][1], sum(c[2] for c in group), "+".join(c[3] for c in group)))
     return cands
+
+
+# the next sentence's comparison group: 'These children were compared with 62 others.'
+_COMPARISON_GROUP_RE = ci(
+    rf"\b(?:were compared (?:with|to)|for comparison,?)\s[^.;]{{0,80}}?\b(\d{{1,5}})\s+"
+    rf"(?:[a-z\-]+\s+){{0,3}}?(?:{_PEOPLE}|others|controls)\b",
+    ("compar",),
+)
+
+
+def _comparison_group(text: str, best: tuple[int, int, int, str]) -> tuple[int, str] | None:
+    """(count, phrase) of a comparison group the sentence after the sample's names."""
+    if "compar" not in lower(text):
+        return None
+    norm = normalise_numbers(text)
+    end = norm.find(". ", best[1])
+    if end < 0:
+        return None
+    nxt = norm.find(". ", end + 2)
+    sentence = norm[end + 2 : nxt if nxt >= 0 else len(norm)]
+    m = _COMPARISON_GROUP_RE.search(sentence)
+    return (int(m.group(1)), m.group(0)) if m else None
 
 
 def _one_patient(article: Article, text: str) -> str | None:
@@ -246,10 +277,14 @@ def sample_size(article: Article) -> Hit:
     one = _one_patient(article, text)
     if one:
         return 1, one
-    cands = _sample_candidates(_SPACED_THOUSANDS_RE.sub(r"\1\2", text))
+    spaced = _SPACED_THOUSANDS_RE.sub(r"\1\2", text)
+    cands = _sample_candidates(spaced)
     if cands:
         best = max(cands, key=lambda c: (c[0], -c[1]))
         if best[0] >= 1:
+            more = _comparison_group(spaced, best) if best[0] < 5 else None
+            if more is not None:
+                return best[2] + more[0], f"{best[3].strip()} + {more[1]}"
             return best[2], best[3].strip()
     m = _SINGLE_RE.search(text)
     if m:
@@ -258,6 +293,70 @@ def sample_size(article: Article) -> Hit:
 
 
 # --------------------------------------------------------------------------- drug, routes
+# Drugs a ketamine study is compared with: names common in psychiatric and anaesthetic
+# trials, and International Nonproprietary Name stems (WHO) that only drug names end in.
+# Found by word lookup (a set and a suffix tuple), not one large pattern: a regex
+# alternation of ~70 names and stems would scan every abstract at every position.
+_DRUG_NAMES = frozenset(
+    (
+        "propofol etomidate thiopental methohexital dexmedetomidine haloperidol droperidol "
+        "morphine tramadol pethidine meperidine nalbuphine butorphanol buprenorphine "
+        "oxycodone hydromorphone lithium magnesium clonidine sevoflurane isoflurane "
+        "desflurane nitrous acetaminophen paracetamol ketorolac ibuprofen diclofenac "
+        "gabapentin pregabalin ondansetron dexamethasone metoclopramide promethazine "
+        "diphenhydramine hydroxyzine chloral psilocybin mdma scopolamine memantine "
+        "dextromethorphan riluzole lanicemine rapastinel brexanolone zuranolone bupropion "
+        "mirtazapine trazodone agomelatine lamotrigine valproate atropine"
+    ).split()
+)
+_DRUG_STEMS = (
+    "azepam",
+    "azolam",
+    "oxetine",
+    "pramine",
+    "triptyline",
+    "faxine",
+    "apine",
+    "peridol",
+    "idone",
+    "piprazole",
+    "caine",
+    "fentanyl",
+    "fentanil",
+    "italopram",
+    "traline",
+    "medetomidine",
+)
+_WORD_RE = re.compile(r"[a-z]{4,}")
+
+
+def _is_drug(word: str) -> bool:
+    """A drug name (lowercase word) other than ketamine's forms."""
+    return word in _DRUG_NAMES or (len(word) > 7 and word.endswith(_DRUG_STEMS))
+
+
+# the last four letters of every stem: a set lookup before the endswith test
+_STEM_TAILS = frozenset(s[-4:] for s in _DRUG_STEMS)
+
+
+def _drug_spans(low: str) -> list[tuple[int, int]]:
+    """(start, end) of every drug name in a lowercased text, in order."""
+    all_words = set(_WORD_RE.findall(low))
+    words = all_words & _DRUG_NAMES
+    words.update(
+        w for w in all_words if w[-4:] in _STEM_TAILS and len(w) > 7 and w.endswith(_DRUG_STEMS)
+    )
+    spans: list[tuple[int, int]] = []
+    for w in words:
+        i = low.find(w)
+        while i >= 0:
+            j = i + len(w)
+            if (i == 0 or not low[i - 1].isalpha()) and (j == len(low) or not low[j].isalpha()):
+                spans.append((i, j))
+            i = low.find(w, j)
+    return sorted(spans)
+
+
 _ESK_RE = ci(
     r"(?<!\w)(?:es-?ketamine|s-ketamine|\(s\)-ketamine|s\(\+\)-ketamine|spravato)\b",
     ("esk", "es-k", "s-ketamine", "(s)", "s(+)", "spravato"),
@@ -267,13 +366,16 @@ _ARK_RE = ci(
     r"r\(-\)-ketamine)",
     ("ark", "ar-k", "r-ketamine", "(r)", "r(-)"),
 )
-_KET_RE = ci(r"(?<![\w\-()])(?:racemic\s+)?ketamine\b")
+# racemic ketamine: not an enantiomer's 'S-'/'es-' prefix, but a combination's second
+# drug counts ('propofol-ketamine')
+_KET_RE = ci(r"(?:(?<![\w\-()])|(?<=[a-z]{4}-))(?:racemic\s+)?ketamine\b")
 
 
 # _KET_RE's matches counted fast: every one holds one 'ketamine' not preceded by a word
-# character, '-', '(' or ')' (a 'racemic ' before it is whitespace-led), so the count of
-# such 'ketamine's, found from the literal, is the count of _KET_RE's matches
-_KET_COUNT_RE = ci(r"ketamine(?<![\w\-()]ketamine)\b", ("ketamine",))
+# character, '-', '(' or ')' unless four letters and '-' precede it (a 'racemic ' before it
+# is whitespace-led), so the count of such 'ketamine's, found from the literal, is the
+# count of _KET_RE's matches
+_KET_COUNT_RE = ci(r"ketamine(?:(?<![\w\-()]ketamine)|(?<=[a-z]{4}-ketamine))\b", ("ketamine",))
 
 
 def _drug_counts(text: str) -> tuple[int, int, int]:
@@ -309,17 +411,27 @@ def drug(article: Article) -> Hit:
     t_named = [n for n in _FORMS if t_counts[n]]
     if len(t_named) > 1:
         return "multiple", f"title names {' and '.join(t_named)}"
+    low = lower(abstract)
+    has = {
+        n: any(a in low for a in p.anchors)
+        for n, p in zip(_FORMS, (_ESK_RE, _ARK_RE, _KET_COUNT_RE), strict=True)
+    }
+    a_counts: dict[str, int] | None = None
+    if has["esketamine"] and has["arketamine"]:
+        a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+        if min(a_counts.values()) >= 2:
+            # the racemate and both enantiomers discussed at length: a record on chirality
+            return "multiple", "abstract names esketamine, arketamine and ketamine"
+    if t_named and t_named[0] != "ketamine" and has["ketamine"] and _is_review(article):
+        a_counts = a_counts or dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+        if a_counts["ketamine"] >= max(2, a_counts[t_named[0]] / 2):
+            # a review titled with an enantiomer that also surveys racemic ketamine's studies
+            return "multiple", f"review naming {t_named[0]} and ketamine"
     if t_named and not _is_review(article):
         # a study titled with one form compares forms only if its abstract names another
-        others = [
-            p for n, p in (("esketamine", _ESK_RE), ("arketamine", _ARK_RE)) if n != t_named[0]
-        ]
-        if t_named[0] != "ketamine":
-            others.append(_KET_COUNT_RE)
-        low = lower(abstract)
-        if not any(a in low for p in others for a in p.anchors):
+        if not any(has[n] for n in _FORMS if n != t_named[0]):
             return t_named[0], f"title names {t_named[0]}"
-    a_counts = dict(zip(_FORMS, _drug_counts(abstract), strict=True))
+    a_counts = a_counts or dict(zip(_FORMS, _drug_counts(abstract), strict=True))
     a_named = [n for n in _FORMS if a_counts[n]]
     ranked = sorted(((a_counts[n], n) for n in _FORMS), reverse=True)
     (c1, n1), (c2, _n2) = ranked[0], ranked[1]
@@ -340,14 +452,19 @@ def drug(article: Article) -> Hit:
             return "multiple", "abstract names several forms"
         return t_named[0], f"title names {t_named[0]}"
     if not a_named:
-        return None, None
+        # the record came from a ketamine query and names no form: the drug family
+        return "ketamine", None
     if compared:
         return "multiple", "abstract names several forms"
     return n1, f"abstract names {n1} {c1}x"
 
 
 ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
-    "iv": Guarded(r"\b(?:intravenous(?:ly)?|i\.\s?v\.|IV)(?=\W|$)", ("intravenous", "i.", "IV")),
+    "iv": Guarded(
+        r"\b(?:[Ii]ntravenous(?:ly)?|INTRAVENOUS|[Ii]\.\s?[vV]\.|(?<!DSM )(?<!DSM-)(?<!Phase )"
+        r"(?<!phase )(?<!Stage )(?<!stage )(?<!Grade )(?<!grade )(?<!Type )(?<!type )IV)(?=\W|$)",
+        ("ntravenous", "INTRAVENOUS", "i.", "I.", "IV"),
+    ),
     "intranasal": ci(
         r"\b(?:intra-?nasal(?:ly)?|nasal(?:ly)?\s+(?:spray|administ\w*|"
         r"ketamine|esketamine|route)|nasal spray|nasally|spravato)\b",
@@ -361,44 +478,169 @@ ROUTE_PATTERNS: dict[str, re.Pattern[str] | CIPattern | Guarded] = {
         ("oral", "per os"),
     ),
     "im": Guarded(
-        r"\b(?:intramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)", ("intramuscular", "m.", "IM")
+        r"\b(?:[Ii]ntramuscular(?:ly)?|i\.\s?m\.|IM)(?=\W|$)", ("ntramuscular", "m.", "IM")
     ),
-    "sc": Guarded(r"\b(?:subcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)", ("subcutaneous", "c.", "SC")),
+    "sc": Guarded(
+        r"\b(?:[Ss]ubcutaneous(?:ly)?|s\.\s?c\.|SC)(?=\W|$)", ("ubcutaneous", "c.", "SC")
+    ),
     "sublingual": ci(
         r"\b(?:sublingual(?:ly)?|troches?|lozenges?|buccal)\b",
         ("sublingual", "troche", "lozenge", "buccal"),
     ),
 }
 _IV_CASE_RE = ci(r"\b(?:intravenous(?:ly)?|infusions?)\b")
+# a ketamine infusion is intravenous unless another route is named with it
+_INFUSION_RE = ci(
+    r"(?:ketamine[\s\-]+infusions?|infusions? of (?:\S+\s+){0,4}?(?:es|ar)?ketamine|"
+    r"ketamine (?:was |were )?infused)\b",
+    ("infus",),
+)
+# a route named only to contrast with the one studied, as background or as another drug's
+_ROUTE_ASIDE_RE = ci(
+    r"\b(?:than|unlike|rather than|instead of|preferred over|equivalen\w*|previously|"
+    r"most studies|ha(?:s|ve) been shown|not an ideal|impractical|alternative to)\b"
+)
+_GIVEN_END_RE = re.compile(r"\b(?:given|administered)\s*$")
+
+
+def _other_drugs_route(low: str, start: int, end: int, before: str) -> bool:
+    """Another drug given by a route: 'intramuscular meperidine', 'diazepam was given
+    intravenously' (read only where the sentence does not name ketamine)."""
+    after = _WORD_RE.findall(low, end, end + 30)[:2]
+    if any(_is_drug(w) for w in after):
+        return True
+    if _GIVEN_END_RE.search(before.lower()):
+        return any(_is_drug(w) for w in _WORD_RE.findall(before.lower()[-60:]))
+    return False
+
+
+def _mentions(pat: re.Pattern[str] | CIPattern | Guarded, text: str) -> Iterable[Any]:
+    """Every match of a pattern, behind its anchors' cheap `in` test (CIPattern.finditer
+    scans without it)."""
+    anchors = getattr(pat, "anchors", ())
+    if anchors:
+        low = lower(text) if isinstance(pat, CIPattern) else text
+        for a in anchors:
+            if a in low:
+                break
+        else:
+            return ()
+    return pat.finditer(text)
+
+
+def _route_mention(
+    pat: re.Pattern[str] | CIPattern | Guarded, text: str, aside_ok: bool
+) -> str | None:
+    """The first mention of a route that is not an aside (see _ROUTE_ASIDE_RE)."""
+    for m in _mentions(pat, text):
+        if aside_ok:
+            return m.group(0)
+        before, sent = _sentence(text, m.start(), m.end())
+        if _ROUTE_ASIDE_RE.search(sent):
+            continue
+        if "ketamine" not in lower(sent) and _other_drugs_route(
+            lower(text), m.start(), m.end(), before
+        ):
+            continue
+        return m.group(0)
+    return None
 
 
 @memo
 def routes(article: Article) -> Hit:
-    """Routes of ketamine administration named in the title or abstract."""
-    text = texts(article)[2]
+    """Routes of ketamine administration named in the title or abstract.
+
+    A route the title names counts; one named in the abstract only counts outside a
+    contrast or another drug's administration ('preferred over intravenous ketamine',
+    'diazepam was given intravenously'); a ketamine infusion is intravenous unless a
+    subcutaneous infusion is named."""
+    title, abstract, text = texts(article)
+    low = lower(text)
     found: list[str] = []
     ev: list[str] = []
     for route, pat in ROUTE_PATTERNS.items():
-        m = pat.search(text) or (_IV_CASE_RE.search(texts(article)[0]) if route == "iv" else None)
-        if m:
+        where = low if isinstance(pat, CIPattern) else text
+        for a in pat.anchors:  # one anchor test for title and abstract together
+            if a in where:
+                hit = _route_mention(pat, title, True) or _route_mention(pat, abstract, False)
+                break
+        else:
+            hit = None
+        if hit is None and route == "iv":
+            m = _IV_CASE_RE.search(title) or _INFUSION_RE.search(abstract)
+            hit = m.group(0) if m else None
+        if hit:
             found.append(route)
-            ev.append(m.group(0))
+            ev.append(hit)
+    if "iv" in found and "sc" in found and not ROUTE_PATTERNS["iv"].search(title):
+        # 'subcutaneous ketamine infusion': the infusion is not a second route
+        iv_direct = _route_mention(ROUTE_PATTERNS["iv"], abstract, False)
+        if iv_direct is None:
+            i = found.index("iv")
+            del found[i], ev[i]
     return sorted(found), (", ".join(ev) if ev else None)
 
 
 # --------------------------------------------------------------------------- comparator
+# two arms named side by side ('ketamine versus propofol', 'propofol or ketamine'), the
+# arms patients 'received' ('received propofol, ...'), a title pairing ketamine with
+# another drug: the context of each drug name found by _drug_spans
+_VS_BEFORE_RE = re.compile(
+    r"(?:versus|vs\.?|compared (?:with|to)|in comparison (?:with|to)|\bor)\s+"
+    r"(?:(?:intravenous|oral|nebuli[sz]ed|intranasal|standard|an?)\s+)?$"
+)
+_VS_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?(?:versus|vs\.?|or|compared (?:with|to))\s")
+_RECEIVED_BEFORE_RE = re.compile(
+    r"\b(?:receiv(?:ed|ing)|given|randomi[sz]ed to)\s+(?:either\s+)?(?:\w+\s+){0,2}?$"
+)
+_COMMA_AFTER_RE = re.compile(r"\s*(?:\([^)]*\)\s*)?,")
+_PAIR_AFTER_RE = re.compile(r"\s*(?:,|and|or|plus|with)\s+(?:\w+\s+){0,2}?(?:es|ar)?ketamine\b")
+_PAIR_BEFORE_RE = re.compile(
+    r"ketamine\s*(?:,?\s*(?:and|or|plus|with|but not)|,)\s+(?:\w+\s+){0,3}?$"
+)
+_ACTIVE_CONTROL_RE = ci(
+    r"\b(?:psycho)?active[\s\-]+(?:controlled|control|comparator)\b", ("active",)
+)
+
+
+def _active_mention(text: str, title: bool) -> str | None:
+    """The first drug named as a compared arm (see above), as the text writes it."""
+    low = lower(text)
+    if len(low) != len(text):
+        return None
+    for i, j in _drug_spans(low):
+        before = low[max(0, i - 50) : i]
+        hit = (
+            (m := _VS_BEFORE_RE.search(before)) is not None
+            or _VS_AFTER_RE.match(low, j) is not None
+            or (_RECEIVED_BEFORE_RE.search(before) is not None and _COMMA_AFTER_RE.match(low, j))
+            or (
+                title
+                and (_PAIR_AFTER_RE.match(low, j) is not None or _PAIR_BEFORE_RE.search(before))
+            )
+        )
+        if not hit:
+            continue
+        lo = i - len(before) + m.start() if m is not None else i
+        sent_before, sent = _sentence(text, i, j)
+        if not title and (
+            _NEGATED_BEFORE_RE.search(sent_before.lower()[-60:]) or _NOT_THIS_STUDY_RE.search(sent)
+        ):
+            continue
+        return text[lo:j]
+    return None
+
+
 COMPARATOR_PATTERNS: list[tuple[str, re.Pattern[str] | CIPattern | Guarded]] = [
     ("midazolam", ci(r"\bmidazolam\b", ("midazolam",))),
     ("ect", Guarded(r"\b(?:ECT|electroconvulsive)\b", ("ECT", "electroconvulsive"))),
-    ("placebo", ci(r"\b(?:placebo|saline|sham)\b", ("placebo", "saline", "sham"))),
     (
-        "active_drug",
+        "placebo",
         ci(
-            r"\b(?:versus|vs\.?|compared (?:with|to)|or)\s+(?:intravenous\s+|oral\s+|nebuli[sz]ed\s+)?"
-            r"(?:propofol|etomidate|haloperidol|dexmedetomidine|morphine|fentanyl|lidocaine|"
-            r"metoclopramide|magnesium|tramadol|bupivacaine|sevoflurane|ketorolac|remifentanil|"
-            r"lanicemine|riluzole|electroconvulsive|sertraline|escitalopram|fluoxetine|quetiapine|"
-            r"lithium|psilocybin|MDMA|nitrous oxide|diazepam|lorazepam|clonidine|\w+ine\b|\w+am\b)"
+            # not a 'motor vehicle accident', nor a sham operation inducing an animal model
+            r"\b(?:placebo|saline|sham|vehicle)(?<!motor vehicle)"
+            r"(?![\s\-]+(?:accident|crash|collision|operat|surg|lesion))",
+            ("placebo", "saline", "sham", "vehicle"),
         ),
     ),
 ]
@@ -406,24 +648,149 @@ _SINGLE_ARM_RE = ci(
     r"\b(?:open[\s\-]label|single[\s\-]arm|uncontrolled|naturalistic|"
     r"retrospective|chart review|real[\s\-]world|pre[\s\-]post)\b"
 )
+# a mention that names no arm of this study: negated ('lack of a placebo group', 'not
+# placebo-controlled'), earlier evidence ('phase III studies have shown ... placebo'), a
+# limitation or a call for future trials, a list of alternatives ('drugs such as ...'),
+# a premedication or a treatment the patients had failed before
+_NEGATED_BEFORE_RE = re.compile(
+    r"(?:\black(?:ed|s|ing)?(?: of)?|\bno|\bwithout|\bnot|\babsence of|\bnon|\bnor|"
+    r"\bsuch as|\blike|\bincluding|\bresistant to|\brefractory to|\bfailed|"
+    r"\bfailure (?:of|to respond to)|\bhistory of|\bprior|\bprevious)"
+    r"(?:\s+|-)(?:\S+\s+){0,3}(?:an?\s+|the\s+)?$"
+    # a list of alternatives, a diluent ('in 5 ml saline'), a combination ('ketamine/X')
+    r"|\b(?:such as|like|including|e\.g\.,?)\s+(?:[\w\-]+,?\s+(?:and\s+|or\s+)?){0,6}$"
+    r"|\b(?:(?:in|with)\s+\d+(?:\.\d+)?\s*(?:ml|cc)|diluted (?:in|with))\s+(?:of\s+)?"
+    r"(?:normal\s+)?$|ketamine\s*[/+]\s*$"
+)
+_COMBINED_AFTER_RE = re.compile(r"\s*[/+]\s*(?:es|ar)?ketamine")
+_NOT_THIS_STUDY_RE = ci(
+    r"\b(?:future|further|needed|warranted|larger|should be|preparation for|subsequent|"
+    r"have (?:shown|demonstrated|reported|established)|has been (?:shown|demonstrated|"
+    r"established)|(?:was|were) demonstrated|previous(?:ly)?|pivotal|limitations?|"
+    r"(?:a|one|the) prior stud(?:y|ies)|prior (?:studies|trials)|earlier (?:studies|trials)|"
+    r"premedicat\w*|premedication)\b"
+)
+# an inactive placebo arm beside a midazolam one: the study (or pool) has both, placebo
+_INACTIVE_RE = ci(
+    r"\b(?:saline|inactive placebo|placebo (?:or|and) midazolam|midazolam (?:or|and) placebo)\b",
+    ("saline", "inactive", "midazolam"),
+)
+# a review's midazolam is its comparison only when compared with: 'versus midazolam'
+_REVIEW_VS_RE = re.compile(
+    r"(?:versus|vs\.?|compared (?:with|to)|than|with|or|and)\s+(?:\w+\s+){0,2}$"
+)
+_FORM_VS_RE = ci(
+    r"\b(?:versus|vs\.?|compared (?:with|to)|comparing|comparison|comparative|head-to-head)\b",
+    ("versus", "vs", "compar", "head-to-head"),
+)
+# dose or schedule comparisons of ketamine alone: another kind of control arm
+_DOSE_ARMS_RE = ci(
+    r"\b(?:high|low|single|repeated|fixed|flexible|standard|different)[\s\-]+"
+    r"(?:dose|doses|dosing|sessions?|infusions?)?\s*(?:versus|vs\.?|compared (?:with|to))\s+"
+    r"(?:a\s+)?(?:high|low|single|repeated|multiple|fixed|flexible|standard)\b",
+    ("versus", "vs", "compared"),
+)
+_COMPARATOR_DESIGNS = (
+    "rct",
+    "nonrandomized_trial",
+    "observational",
+    "protocol",
+    "preclinical",
+    "systematic_review",
+)
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[str, str]:
+    """The part of the sentence before a mention, and the whole sentence."""
+    lo = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start), text.rfind("; ", 0, start))
+    hi = min((i for i in (text.find(". ", end), text.find("\n", end)) if i >= 0), default=len(text))
+    return text[lo + 1 : start], text[lo + 1 : hi]
+
+
+def _arm_mention(
+    pat: re.Pattern[str] | CIPattern | Guarded, text: str, compared: bool = False
+) -> str | None:
+    """The first mention of `pat` that names an arm of this study, else None (`compared`:
+    only one that follows a comparison word)."""
+    for m in _mentions(pat, text):
+        before, sent = _sentence(text, m.start(), m.end())
+        near = before.lower()[-60:]
+        if _NEGATED_BEFORE_RE.search(near) or _NOT_THIS_STUDY_RE.search(sent):
+            continue
+        if _COMBINED_AFTER_RE.match(text, m.end()) or (compared and not _REVIEW_VS_RE.search(near)):
+            continue
+        if "ketamine" in m.group(0).lower():
+            continue
+        return m.group(0)
+    return None
+
+
+def _forms_compared(title: str, text: str) -> str | None:
+    """Racemic ketamine compared with esketamine or arketamine (one is the other's active
+    comparator): both forms named around a comparison word of one sentence."""
+    low = lower(text)
+    if "ketamine" not in low or not any(a in low for p in (_ESK_RE, _ARK_RE) for a in p.anchors):
+        return None
+    for m in _mentions(_FORM_VS_RE, text):
+        _before, part = _sentence(text, m.start(), m.end())
+        esk, ark, ket = _drug_counts(part)
+        if (esk or ark) and ket:
+            return m.group(0)
+    return None
 
 
 @memo
 def comparator(article: Article, design: str | None) -> Hit:
-    """The control arm of an interventional study; None where the design has none."""
-    if design not in ("rct", "nonrandomized_trial", "observational", "protocol", "preclinical"):
+    """The control arm of an interventional study (or the comparison a review pools); None
+    where the design has none or the text names no arm.
+
+    A mention counts only when it names an arm of this study (not a negation, an earlier
+    trial, a limitation or a premedication); midazolam beside an inactive saline arm means
+    both were used (placebo); a racemic/enantiomer comparison is an active comparator."""
+    if design not in _COMPARATOR_DESIGNS:
         return None, None
-    text = texts(article)[2]
+    title, _abstract, text = texts(article)
+    review = design == "systematic_review"
+    found: dict[str, str] = {}
     for name, pat in COMPARATOR_PATTERNS:
-        m = pat.search(text)
+        if name in found:
+            continue
+        if name == "ect" and review:
+            hit = _arm_mention(pat, title)  # a review's ECT is a comparison only if titled
+        else:
+            hit = _arm_mention(pat, text, compared=review and name == "midazolam")
+        if hit:
+            found[name] = hit
+    # the title's own comparison of two treatments names the study's arms
+    titled = None if review else _active_mention(title, True)
+    if titled and "midazolam" not in found:
+        return "active_drug", titled
+    if titled:
+        found.setdefault("active_drug", titled)
+    if "midazolam" in found and not ("placebo" in found and _INACTIVE_RE.search(text)):
+        return "midazolam", found["midazolam"]
+    if "ect" in found:
+        return "ect", found["ect"]
+    if "placebo" in found:
+        return "placebo", found["placebo"]
+    forms = _forms_compared(title, text)
+    if forms:
+        return "active_drug", f"forms compared: {forms}"
+    if "active_drug" not in found and (
+        hit := _arm_mention(_ACTIVE_CONTROL_RE, text) or _active_mention(text, False)
+    ):
+        found["active_drug"] = hit
+    if "active_drug" in found and (not review or "active" in found["active_drug"].lower()):
+        return "active_drug", found["active_drug"]
+    if not review:
+        m = _DOSE_ARMS_RE.search(text)
         if m:
-            if name == "active_drug" and re.search(r"ketamine", m.group(0), re.I):
-                continue
-            return name, m.group(0)
+            return "other", m.group(0)
     if design in ("nonrandomized_trial", "observational"):
         m = _SINGLE_ARM_RE.search(text)
         if m or design == "nonrandomized_trial":
-            return "none", m.group(0) if m else "single-arm design"
+            # without a stated cue the design alone implies it: no quote to show
+            return "none", m.group(0) if m else None
     return None, None
 
 
@@ -519,7 +886,11 @@ for _p in (
     ROUTE_PATTERNS["intranasal"],
     ROUTE_PATTERNS["sublingual"],
     _IV_CASE_RE,
-    *(p for name, p in COMPARATOR_PATTERNS if name in ("placebo", "active_drug")),
+    *(p for name, p in COMPARATOR_PATTERNS if name == "placebo"),
+    _DOSE_ARMS_RE,
+    _ROUTE_ASIDE_RE,
+    _NOT_THIS_STUDY_RE,
+    _FORM_VS_RE,
     *(
         _SUBGROUPS[n]
         for n in ("trd", "perinatal", "ocd", "adolescents", "older_adults", "veterans")

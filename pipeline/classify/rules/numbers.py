@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _UNITS = {
     "one": 1,
@@ -61,6 +62,7 @@ def words_to_int(phrase: str) -> int | None:
     return total + current if seen else None
 
 
+@lru_cache(maxsize=64)
 def normalise_numbers(text: str) -> str:
     """Spell-out numbers become digits ('Forty-two patients' -> '42 patients')."""
     text = re.sub(r"(\d),(\d{3})\b", r"\1\2", text)  # 1,234 -> 1234
