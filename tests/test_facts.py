@@ -314,6 +314,9 @@ def test_literal_first_patterns_find_what_their_plain_form_finds(corpus: list[di
         (r"\b(?:[ab]x|y)", r"\b(?:[ab]x|y)"),
         (r"\b(?:\d+ cases|y)", r"\b(?:\d+ cases|y)"),
         (r"(?:a|b)", r"(?:a|b)"),
+        # an optional or repeated group: the \b must stay in front of what follows
+        (r"\b(?:psycho)?active", r"\b(?:psycho)?active"),
+        (r"\b(?:re)*do", r"\b(?:re)*do"),
     ],
 )
 def test_literal_first_rewrite(pattern: str, expected: str) -> None:

@@ -181,6 +181,8 @@ def literal_first(pattern: str) -> str:
         i += 1
     else:
         return pattern
+    if pattern[i + 1 : i + 2] in ("?", "*", "+", "{"):
+        return pattern  # the group may match nothing: its \b guards what follows
     alts = _split_alternatives(pattern[5:i])
     if not alts:
         return pattern
