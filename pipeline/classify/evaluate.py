@@ -24,7 +24,7 @@ from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.split import is_sealed
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
-from pipeline.labels import LABELS, Label
+from pipeline.labels import LABELS, Label, record_needs_review
 from pipeline.records import Article
 
 BASELINES = ("metadata", "tfidf-lr")
@@ -233,7 +233,12 @@ def recalibrated(
         if "retraction" in (r.get("evidence") or {}) and "relevance" not in review:
             review.append("relevance")
         out.append(
-            {**r, "confidence": conf, "needs_review": bool(review), "review_fields": sorted(review)}
+            {
+                **r,
+                "confidence": conf,
+                "needs_review": record_needs_review(review),
+                "review_fields": sorted(review),
+            }
         )
     return out
 
