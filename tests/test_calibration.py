@@ -232,3 +232,15 @@ def test_the_store_keeps_the_record_flag_to_the_evidence_labels(tmp_path: Path) 
         s.add_correction("2", "outcome", "beneficial")  # a human settles the evidence label
         two = s.get_labels("2")
         assert two["review"] == ["comparator"] and two["needs_review"] is False
+
+
+def test_the_newton_solver_finds_scikit_learns_logistic_regression() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(5)
+    X = np.hstack([rng.random((300, 6)) < 0.3, rng.normal(0, 2, (300, 2))]).astype(float)
+    y = (rng.random(300) < 1 / (1 + np.exp(-(X @ rng.normal(0, 1, 8) - 0.5)))).astype(float)
+    for c in (0.3, 1.0, 10.0):
+        w, b = calibrate.logreg(X, y, c)
+        ref = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(X, y.astype(int))
+        assert np.abs(w - ref.coef_[0]).max() < 1e-4 and abs(b - ref.intercept_[0]) < 1e-4

@@ -193,14 +193,53 @@ def _guarded(p: np.ndarray, m: np.ndarray, rate: float, k: float) -> np.ndarray:
     return lam * rate + (1 - lam) * p
 
 
+def logreg(X: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    """L2-penalised logistic regression, scikit-learn's objective (``C`` times the summed
+    log-loss plus half the squared weights; the intercept not penalised) solved by Newton's
+    method with step halving: a calibrator has a few dozen columns, so this is exact and
+    ~20x quicker than a general solver (inner cross-validation fits hundreds)."""
+    n, d = X.shape
+    A = np.hstack([X, np.ones((n, 1))])
+    pen = np.ones(d + 1)
+    pen[-1] = 0.0
+    theta = np.zeros(d + 1)
+
+    def objective(t: np.ndarray) -> float:
+        z = A @ t
+        return float(c * np.sum(np.logaddexp(0.0, z) - y * z) + 0.5 * np.sum(pen * t * t))
+
+    f = objective(theta)
+    for _ in range(100):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (A @ theta)))  # the logistic function, overflow-free
+        grad = c * (A.T @ (p - y)) + pen * theta
+        hess = c * (A.T * (p * (1 - p))) @ A + np.diag(pen + 1e-10)
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-8:
+            new = theta - t * step
+            f_new = objective(new)
+            if f_new <= f:
+                break
+            t *= 0.5
+        else:
+            break
+        theta, f_old, f = new, f, f_new
+        if f_old - f < 1e-12 * max(1.0, abs(f)):
+            break
+    return theta[:-1], float(theta[-1])
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
 def _choose(
     X: np.ndarray, y: np.ndarray, unknown: np.ndarray, n_tok: int, recipe: Recipe, folds: int = 5
 ) -> tuple[float, float]:
     """(C, guard strength) of the recipe's grids with the lowest inner cross-validated
     log-loss; ties go to the stronger regularisation and the stronger guard (the
     conservative choice); the grids' first C and last guard when the rows cannot be split."""
-    from sklearn.linear_model import LogisticRegression  # training only
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import StratifiedKFold  # training only
 
     cs, ks = list(recipe.c_grid), sorted(recipe.shrink_grid)
     if (len(cs), len(ks)) == (1, 1) or min(int(y.sum()), int(len(y) - y.sum())) < folds:
@@ -217,7 +256,8 @@ def _choose(
         m = _rarest(X[te, :n_tok], counts_w, unk)
         rate = float(y[tr].mean())
         for i, c in enumerate(cs):
-            p0 = LogisticRegression(C=c, max_iter=1000).fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+            w, b = logreg(X[tr], y[tr], c)
+            p0 = _sigmoid(X[te] @ w + b)
             for j, k in enumerate(ks):
                 p = np.clip(_guarded(p0, m, rate, k), _EPS, 1 - _EPS)
                 loss[i, j] -= np.sum(y[te] * np.log(p) + (1 - y[te]) * np.log(1 - p))
@@ -235,8 +275,6 @@ def fit_label(
     """Fit one label's calibrator (``c``: that C and no guard, instead of choosing them);
     with one outcome only (all right or all wrong) it is the smoothed rate, the only honest
     estimate such data allows."""
-    from sklearn.linear_model import LogisticRegression  # training only
-
     if c is not None:
         recipe = Recipe(c_grid=(c,), shrink_grid=(0.0,))
     recipe = recipe or Recipe()
@@ -254,15 +292,15 @@ def fit_label(
         zeros = [0.0] * len(tokens)
         return LabelCalibrator(tokens, zeros, [0.0] * n_nums, logit(p), n, rate, n_tok)
     X, unknown = _design(bases, tokens, n_nums)
-    y = hits.astype(int)
+    y = hits.astype(float)
     c_best, k_best = _choose(X, y, unknown, len(tokens), recipe)
-    lr = LogisticRegression(C=c_best, max_iter=1000).fit(X, y)
-    w = lr.coef_[0].tolist()
+    coef, bias = logreg(X, y.astype(float), c_best)
+    w = coef.tolist()
     return LabelCalibrator(
         tokens,
         [round(x, 6) for x in w[: len(tokens)]],
         [round(x, 6) for x in w[len(tokens) :]],
-        round(float(lr.intercept_[0]), 6),
+        round(bias, 6),
         n,
         rate,
         n_tok,

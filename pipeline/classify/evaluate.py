@@ -726,7 +726,10 @@ def format_report(rep: dict[str, Any]) -> str:
                     f"   all labels, {split}: {_f(rv['label_flagged_share'])} of label values "
                     f"flagged, unflagged right {_f(rv['label_precision_unflagged'])}, flagged "
                     f"right {_f(rv['label_precision_flagged'])}; records flagged "
-                    f"{_f(rv['flagged_share'])}"
+                    f"{_f(rv['flagged_share'])} (by {', '.join(rv.get('record_labels') or [])}; "
+                    f"any label: {_f(rv.get('any_label_flagged_share'))}), their labels all "
+                    f"right: unflagged {_f(rv.get('accuracy_unflagged'))}, flagged "
+                    f"{_f(rv.get('accuracy_flagged'))}"
                 )
     else:
         lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))
