@@ -178,3 +178,11 @@ def test_too_few_development_records_is_one_clear_error(corpus: list[dict], tmp_
         ):
             run()
     assert not (tmp_path / "m.json").exists()
+
+
+def test_the_card_says_which_labels_flag_a_record() -> None:
+    meta = card.model_card(DEFAULT_MODEL_PATH)
+    text = card.render(meta)
+    para = next(p for p in text.split("\n\n") if p.startswith("**Record-level flag**"))
+    assert ", ".join(RECORD_REVIEW_LABELS) in para.replace("\n", " ")
+    assert "comparator" in para and "?" not in para

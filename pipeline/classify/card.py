@@ -48,7 +48,7 @@ import numpy as np
 from pipeline.classify import portable
 from pipeline.classify.calibrate import bootstrap_interval
 from pipeline.errors import ModelError
-from pipeline.labels import LABELS, Label
+from pipeline.labels import LABELS, RECORD_REVIEW_LABELS, Label
 from pipeline.records import Article
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,7 +301,9 @@ def render(meta: dict[str, Any], template: Path = TEMPLATE, png: str | None = No
         any_label_flagged_share=_pct(sealed_review.get("any_label_flagged_share")),
         dev_record_flagged_share=_pct(dev_review.get("flagged_share")),
         record_labels=", ".join(
-            sealed_review.get("record_labels") or dev_review.get("record_labels") or ["?"]
+            sealed_review.get("record_labels")
+            or dev_review.get("record_labels")
+            or RECORD_REVIEW_LABELS
         ),
         accuracy_flagged=_fmt(sealed_review.get("accuracy_flagged")),
         accuracy_unflagged=_fmt(sealed_review.get("accuracy_unflagged")),
