@@ -566,6 +566,12 @@ def review_text(review: dict[str, Any] | None) -> str | None:
         f"A label is flagged **{REVIEW_MARK}** (under review) when the probability that its "
         f"shown value is right is {rule}."
     ]
+    record_labels = review.get("record_labels")
+    if record_labels:
+        parts.append(
+            f"A record is flagged when one of its evidence labels ({', '.join(record_labels)}) "
+            "is; the others are flagged per label only."
+        )
     if review.get("flagged_share") is not None:
         parts.append(f"That flags {pct(review['flagged_share'])} of the evaluated records.")
     flagged, unflagged = review.get("accuracy_flagged"), review.get("accuracy_unflagged")

@@ -10,7 +10,7 @@ tests (see the README, "Adding a label").
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -293,6 +293,25 @@ LABEL_NAMES: tuple[str, ...] = tuple(BY_NAME)
 SET_LABELS: tuple[str, ...] = tuple(lab.name for lab in LABELS if lab.is_set)
 FILTERABLE: tuple[Label, ...] = tuple(lab for lab in LABELS if lab.filter)
 VOCAB: dict[str, tuple[str, ...]] = {lab.name: lab.vocabulary for lab in LABELS if lab.values}
+
+# The labels whose review flag puts the whole record under review (`needs_review`): what
+# the evidence summaries count (in scope, condition, design, direction, participants) and
+# the drug form a clinician acts on. The other labels' flags stay per label
+# (`review_fields`): a weak comparator flags most of its values and would flag every record.
+RECORD_REVIEW_LABELS: tuple[str, ...] = (
+    "relevance",
+    "conditions",
+    "design",
+    "outcome",
+    "sample_size",
+    "drug",
+)
+
+
+def record_needs_review(review_fields: Iterable[str]) -> bool:
+    """Whether these flagged labels put the record under review (RECORD_REVIEW_LABELS)."""
+    return any(f in RECORD_REVIEW_LABELS for f in review_fields)
+
 
 # Evidence strength for list ordering: systematic reviews and RCTs first.
 DESIGN_RANK = {

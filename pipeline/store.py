@@ -498,7 +498,7 @@ class Store:
                 review = None if row[1] is None else json.loads(row[1])
                 if review is not None:
                     review = sorted(set(review) - {field_})
-                    needs_review = bool(review)
+                    needs_review = label_registry.record_needs_review(review)
                 else:  # no per-label flags recorded: as save_labels, a human has now looked
                     needs_review = False
                 c.execute(
@@ -578,10 +578,11 @@ class Store:
 
 
 def _needs_review(row: dict[str, Any], fix: dict[str, Any]) -> bool:
-    """Uncertain fields still need a human unless a human already settled each of them."""
+    """Uncertain fields still need a human unless a human already settled each of them;
+    only the record-level labels' flags (labels.RECORD_REVIEW_LABELS) flag the record."""
     fields = set(row.get("review_fields") or [])
     if fields:
-        return bool(fields - set(fix))
+        return label_registry.record_needs_review(fields - set(fix))
     return bool(row.get("needs_review")) and not fix
 
 

@@ -31,7 +31,7 @@ from pipeline.classify.text import (
 )
 from pipeline.classify.train import library_versions, load_model, save_model
 from pipeline.errors import ModelError
-from pipeline.labels import VOCAB
+from pipeline.labels import VOCAB, record_needs_review
 from pipeline.records import AbstractSection, Article
 
 
@@ -449,7 +449,7 @@ def test_every_registered_model_fits_and_emits_valid_rows(name: str, small_split
         assert all(0.0 <= p <= 1.0 for p in row["confidence"].values())
         conf_fields = {k.split(":")[0] for k in row["confidence"]}
         assert set(row["review_fields"]) <= conf_fields
-        assert row["needs_review"] == bool(row["review_fields"])
+        assert row["needs_review"] == record_needs_review(row["review_fields"])
         assert row["content_hash"] and row["model_version"]
 
 

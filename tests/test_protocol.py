@@ -16,7 +16,7 @@ from pipeline.classify.split import is_sealed, split_gold
 from pipeline.classify.text import article_from_record
 from pipeline.classify.train import DEFAULT_MODEL_PATH, load_model, training_set
 from pipeline.errors import KeaError
-from pipeline.labels import LABEL_NAMES
+from pipeline.labels import LABEL_NAMES, RECORD_REVIEW_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +121,10 @@ def test_review_fields_are_the_labels_below_their_own_threshold(
         # confidences are stored rounded to 3 places; the flag uses the exact value
         edge = {n for n in LABEL_NAMES if abs(r["confidence"][n] - thr[n]) < 6e-4}
         assert set(r["review_fields"]) - edge == below - edge, r["pmid"]
-        assert r["needs_review"] == bool(r["review_fields"])
+        # the record is flagged by its evidence labels' flags only (labels.py)
+        assert r["needs_review"] == any(f in RECORD_REVIEW_LABELS for f in r["review_fields"])
+    # a comparator flag alone no longer flags a record: fewer records than "any label"
+    assert sum(r["needs_review"] for r in rows) < sum(bool(r["review_fields"]) for r in rows)
 
 
 def test_evidence_is_kept_beside_the_calibrated_confidence(
@@ -175,3 +178,11 @@ def test_too_few_development_records_is_one_clear_error(corpus: list[dict], tmp_
         ):
             run()
     assert not (tmp_path / "m.json").exists()
+
+
+def test_the_card_says_which_labels_flag_a_record() -> None:
+    meta = card.model_card(DEFAULT_MODEL_PATH)
+    text = card.render(meta)
+    para = next(p for p in text.split("\n\n") if p.startswith("**Record-level flag**"))
+    assert ", ".join(RECORD_REVIEW_LABELS) in para.replace("\n", " ")
+    assert "comparator" in para and "?" not in para

@@ -44,8 +44,8 @@ st.caption(
 )
 if head["needs_review"]:
     st.caption(
-        f"{head['needs_review']:,} of {head['labelled']:,} classified records have at least one "
-        "low-confidence label (⚑): check them before relying on them."
+        f"{head['needs_review']:,} of {head['labelled']:,} classified records have a "
+        "low-confidence evidence label (⚑): check them before relying on them."
     )
 
 population = st.radio(

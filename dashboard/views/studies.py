@@ -90,7 +90,7 @@ def show_detail(pmid: str, *, lazy: bool = False) -> None:
     # links in markdown: a link button's script is one more download when a study opens
     st.markdown(fmt.link_line(d.get("pubmed_url"), d.get("doi_url")))
     if d.get("needs_review"):
-        st.warning("⚑ Some labels of this study are under review (low confidence): check them.")
+        st.warning("⚑ An evidence label of this study is under review (low confidence): check it.")
 
     names = ["Labels", "Abstract & MeSH", "Cite", "Correct"]
     parts = (labels_table, abstract_and_mesh, ui.citations, correction_form)

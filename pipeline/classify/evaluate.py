@@ -24,7 +24,7 @@ from pipeline.classify.registry import KeaModel, get_model
 from pipeline.classify.split import is_sealed
 from pipeline.classify.text import article_from_record
 from pipeline.errors import KeaError
-from pipeline.labels import LABELS, Label
+from pipeline.labels import LABELS, Label, record_needs_review
 from pipeline.records import Article
 
 BASELINES = ("metadata", "tfidf-lr")
@@ -233,7 +233,12 @@ def recalibrated(
         if "retraction" in (r.get("evidence") or {}) and "relevance" not in review:
             review.append("relevance")
         out.append(
-            {**r, "confidence": conf, "needs_review": bool(review), "review_fields": sorted(review)}
+            {
+                **r,
+                "confidence": conf,
+                "needs_review": record_needs_review(review),
+                "review_fields": sorted(review),
+            }
         )
     return out
 
@@ -721,7 +726,10 @@ def format_report(rep: dict[str, Any]) -> str:
                     f"   all labels, {split}: {_f(rv['label_flagged_share'])} of label values "
                     f"flagged, unflagged right {_f(rv['label_precision_unflagged'])}, flagged "
                     f"right {_f(rv['label_precision_flagged'])}; records flagged "
-                    f"{_f(rv['flagged_share'])}"
+                    f"{_f(rv['flagged_share'])} (by {', '.join(rv.get('record_labels') or [])}; "
+                    f"any label: {_f(rv.get('any_label_flagged_share'))}), their labels all "
+                    f"right: unflagged {_f(rv.get('accuracy_unflagged'))}, flagged "
+                    f"{_f(rv.get('accuracy_flagged'))}"
                 )
     else:
         lines.append(f"{'model':<22}" + "".join(f"{k:>21}" for k in keys))

@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.classify import rules
 from pipeline.classify.calibrate import Basis, Calibration, logit
 from pipeline.classify.registry import KeaModel
-from pipeline.labels import LABEL_NAMES, VOCAB
+from pipeline.labels import LABEL_NAMES, VOCAB, record_needs_review
 from pipeline.records import Article
 from pipeline.store import content_hash
 
@@ -293,7 +293,8 @@ def decide(
         **row_facts,
         "confidence": conf,
         "evidence": {k: _clip(v) for k, v in ev.items() if v},
-        "needs_review": bool(review),
+        # per-label flags in review_fields; the record is flagged by its evidence labels
+        "needs_review": record_needs_review(review),
         "review_fields": sorted(set(review)),
     }
     return row, basis
