@@ -225,11 +225,10 @@ class Features:
         parts = [b.transform(articles) for b in self.blocks]
         if not self.union:
             return parts[0]
-        return (
-            sp.hstack(parts).tocsr()
-            if any(sp.issparse(p) for p in parts)
-            else np.concatenate(parts, axis=1)
-        )
+        if not any(sp.issparse(p) for p in parts):
+            return np.concatenate(parts, axis=1)
+        # all blocks CSR: scipy stacks them row by row (the same matrix as through COO)
+        return sp.hstack([p if sp.issparse(p) else sp.csr_array(p) for p in parts], format="csr")
 
 
 class Head:
