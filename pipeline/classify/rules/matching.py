@@ -65,7 +65,9 @@ def batch(articles: Iterable[Article]) -> Iterator[None]:
     for a in articles:
         entry = _BATCH.get(id(a))
         if entry is None or entry[0] is not a:
-            _BATCH[id(a)] = (a, _key_of(a), _make_texts(a), {})
+            key = _key_of(a)  # the abstract is assembled once, for the key and the texts
+            title, abstract = key[0] or "", key[1] or ""
+            _BATCH[id(a)] = (a, key, (title, abstract, f"{title}\n{abstract}"), {})
             added.append(id(a))
     paused = gc.isenabled()
     if paused:
