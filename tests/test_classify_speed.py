@@ -228,3 +228,15 @@ def test_rules_batch_pauses_the_collector_and_restores_it() -> None:
         assert not gc.isenabled()  # a caller's own pause is left as it was
     finally:
         gc.enable()
+
+
+def test_evidence_clip_pre_check_matches_the_regex() -> None:
+    """`_clip` skips its whitespace regex for printable text without a double space: every
+    whitespace character but ' ' must then be non-printable (checked over all of Unicode)."""
+    from pipeline.classify.predict import _SPACES_RE, _clip
+
+    spaces = [chr(c) for c in range(0x110000) if _SPACES_RE.fullmatch(chr(c))]
+    assert len(spaces) > 20
+    for ws in spaces:
+        for s in (f"a{ws}b", f" x{ws}", f"a {ws} b", f"{ws}lead", "plain words here", "a  b"):
+            assert _clip(s) == _SPACES_RE.sub(" ", s).strip()[:240], repr(s)
