@@ -178,3 +178,65 @@ def test_noun_count_pattern_keeps_its_boundaries(corpus: list[dict]) -> None:
     for t in texts:
         mine = [(m.start(1), m.end(1), m.group(0)) for m in rules.NOUN_COUNT_RE.finditer(t)]
         assert mine == [(m.start(1), m.end(1), m.group(0)) for m in plain.finditer(t)], t[:60]
+
+
+def _split_reference(text: str) -> tuple[str, ...]:
+    """Sentence splitting as written before the abbreviation pre-check (the regex on every
+    tail)."""
+    from pipeline.classify import text as t
+
+    out: list[str] = []
+    for p in t._SENT_RE.split(text.strip()):  # noqa: SLF001 - the unit under test
+        if out and t._ABBREV_RE.search(out[-1][-12:]):  # noqa: SLF001
+            out[-1] = f"{out[-1]} {p}"
+        else:
+            out.append(p)
+    return tuple(s.strip() for s in out if s.strip())
+
+
+def test_sentence_split_pre_check_keeps_every_split(corpus: list[dict]) -> None:
+    """The cheap ending test before the abbreviation regex must never change a split."""
+    from pipeline.classify.text import _split_cached
+
+    texts = [r["abstract"] or "" for r in corpus] + [r["title"] for r in corpus]
+    texts += [
+        "Doses of 2 mg. Then 4 Mg. Later FIG. B showed it. See Dr. Who. Case No. A was seen.",
+        "Invented ketamine vs. Placebo. E.G. One. I.E. Two. Et Al. Three. APPROX. Four. 2 kg. X.",
+        "Unicode folds: vſ. Here (ſ). And \u212ag. There. Done İ.e. X.",
+        "Trailing abbreviation et al.",
+        "No split here",
+    ]
+    for text in texts:
+        assert _split_cached.__wrapped__(text) == _split_reference(text), text
+
+
+def test_rules_batch_pauses_the_collector_and_restores_it() -> None:
+    import gc
+
+    a = Article(pmid="1", title="Fictional ketamine trial")
+    assert gc.isenabled()
+    with rules.batch([a]):
+        assert not gc.isenabled()
+        with rules.batch([a]):
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer batch still runs
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with rules.batch([a]):
+            pass
+        assert not gc.isenabled()  # a caller's own pause is left as it was
+    finally:
+        gc.enable()
+
+
+def test_evidence_clip_pre_check_matches_the_regex() -> None:
+    """`_clip` skips its whitespace regex for printable text without a double space: every
+    whitespace character but ' ' must then be non-printable (checked over all of Unicode)."""
+    from pipeline.classify.predict import _SPACES_RE, _clip
+
+    spaces = [chr(c) for c in range(0x110000) if _SPACES_RE.fullmatch(chr(c))]
+    assert len(spaces) > 20
+    for ws in spaces:
+        for s in (f"a{ws}b", f" x{ws}", f"a {ws} b", f"{ws}lead", "plain words here", "a  b"):
+            assert _clip(s) == _SPACES_RE.sub(" ", s).strip()[:240], repr(s)

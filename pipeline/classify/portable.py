@@ -88,8 +88,8 @@ def _word_ngrams(tokens: list[str], min_n: int, max_n: int) -> list[str]:
         return tokens
     out = list(tokens) if min_n == 1 else []
     for n in range(max(min_n, 2), min(max_n, len(tokens)) + 1):
-        if n == 2:
-            out.extend(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
+        if n == 2:  # map/join run in C: no Python frame per bigram
+            out.extend(map(" ".join, zip(tokens, tokens[1:], strict=False)))
         else:
             out.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
     return out
@@ -225,11 +225,10 @@ class Features:
         parts = [b.transform(articles) for b in self.blocks]
         if not self.union:
             return parts[0]
-        return (
-            sp.hstack(parts).tocsr()
-            if any(sp.issparse(p) for p in parts)
-            else np.concatenate(parts, axis=1)
-        )
+        if not any(sp.issparse(p) for p in parts):
+            return np.concatenate(parts, axis=1)
+        # all blocks CSR: scipy stacks them row by row (the same matrix as through COO)
+        return sp.hstack([p if sp.issparse(p) else sp.csr_array(p) for p in parts], format="csr")
 
 
 class Head:

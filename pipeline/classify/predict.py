@@ -343,7 +343,9 @@ _SPACES_RE = re.compile(r"\s+")
 
 
 def _clip(s: str, n: int = 240) -> str:
-    s = _SPACES_RE.sub(" ", s).strip()
+    # printable with no double space: no whitespace but single ' ' (\s chars other than
+    # ' ' are all non-printable), so the regex would change nothing
+    s = (s if s.isprintable() and "  " not in s else _SPACES_RE.sub(" ", s)).strip()
     return s if len(s) <= n else s[: n - 1] + "…"
 
 

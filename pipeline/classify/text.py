@@ -19,6 +19,8 @@ from pipeline.records import AbstractSection, Article, MeshHeading
 _SECTION_RE = re.compile(r"^([A-Z][A-Za-z &/,\-]{1,40}):\s+(.*)$", re.S)
 _SENT_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[\"'])")
 _ABBREV_RE = re.compile(r"\b(?:vs|e\.g|i\.e|et al|approx|Fig|no|mg|kg|Dr)\.$", re.I)
+# how a text _ABBREV_RE matches ends, lowercased (or with a newline, which '$' skips)
+_ABBREV_ENDS = ("vs.", "e.g.", "i.e.", "et al.", "approx.", "fig.", "no.", "mg.", "kg.", "dr.")
 CONCLUSION_LABELS = ("conclusion", "interpretation", "discussion", "implication", "summary")
 RESULT_LABELS = ("result", "finding", "outcome")
 
@@ -68,10 +70,16 @@ def _split_cached(text: str) -> tuple[str, ...]:
     pieces = _SENT_RE.split(text.strip())
     out: list[str] = []
     for p in pieces:
-        if out and _ABBREV_RE.search(out[-1][-12:]):
-            out[-1] = f"{out[-1]} {p}"
-        else:
-            out.append(p)
+        if out:
+            tail = out[-1][-12:]
+            # the regex only where it can match: a tail ending as an abbreviation does
+            # (non-ASCII tails always: re.I folds some Unicode letters to ASCII ones)
+            if (
+                not tail.isascii() or tail.lower().endswith(_ABBREV_ENDS) or tail[-1:] == "\n"
+            ) and _ABBREV_RE.search(tail):
+                out[-1] = f"{out[-1]} {p}"
+                continue
+        out.append(p)
     return tuple(s.strip() for s in out if s.strip())
 
 
