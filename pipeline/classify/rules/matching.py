@@ -69,13 +69,13 @@ def batch(articles: Iterable[Article]) -> Iterator[None]:
             title, abstract = key[0] or "", key[1] or ""
             _BATCH[id(a)] = (a, key, (title, abstract, f"{title}\n{abstract}"), {})
             added.append(id(a))
-    paused = gc.isenabled()
-    if paused:
+    was_enabled = gc.isenabled()  # a caller that paused it keeps it paused
+    if was_enabled:
         gc.disable()
     try:
         yield
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
         for i in added:
             _BATCH.pop(i, None)
