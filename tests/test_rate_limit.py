@@ -4,7 +4,8 @@ The crawls run `kea crawl` in a subprocess against the stand-in, which timestamp
 arrival, while busy worker processes load the CPU and the crawler's event loop stalls at
 random between a request leaving Scrapy's queue and its send (what a loaded machine does
 to it). Asserted from the stand-in's arrival times: at most 3 (no key) / 10 (key) requests
-in any 1.0 s window, no gap under 0.75 / rate, no 429 that the fault plan did not inject.
+in any 1.0 s window, at most one gap under 0.75 / rate (a late arrival stamp) and none
+under 0.6 / rate, no 429 that the fault plan did not inject.
 """
 
 from __future__ import annotations
@@ -210,9 +211,12 @@ def assert_polite(srv: StandinServer, rate: int, injected_429: int = 0) -> None:
     seen = [(round(r.time - times[0], 3), r.endpoint, r.status) for r in srv.requests]
     assert srv.max_requests_in_window(1.0) <= rate, seen
     # sends are 1.05 / rate apart; the stand-in stamps an arrival in its handler thread,
-    # which a loaded machine can delay by tens of ms: 0.75 / rate leaves room for that,
-    # and the old pacing went below it (0.20-0.24 s without a key, 0.03-0.07 s with one)
-    assert min(gaps) >= 0.75 / rate, (min(gaps), seen)
+    # which the loaded machine can delay by ~0.1 s: a late stamp shortens the gap after it
+    # once (and lengthens the one before). Pacing that bunches does so again and again (the
+    # old pacing: many gaps of 0.20-0.24 s without a key, 0.03-0.07 s with one), so one short
+    # gap is allowed, none under 0.6 / rate, and no second one under 0.75 / rate.
+    short = sorted(g for g in gaps if g < 0.75 / rate)
+    assert len(short) <= 1 and min(gaps) >= 0.6 / rate, (short, seen)
     assert sum(r.status == 429 for r in srv.requests) == injected_429, seen
 
 
