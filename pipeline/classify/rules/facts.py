@@ -902,6 +902,8 @@ for _p in (
     _ROUTE_ASIDE_RE,
     _NOT_THIS_STUDY_RE,
     _FORM_VS_RE,
+    _COMPARISON_GROUP_RE,
+    _INACTIVE_RE,
     *(
         _SUBGROUPS[n]
         for n in ("trd", "perinatal", "ocd", "adolescents", "older_adults", "veterans")

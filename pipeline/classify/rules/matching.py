@@ -299,14 +299,16 @@ class CIPattern:
         low = re.sub(r"(?<!\\)[A-Z]", lambda m: m.group(0).lower(), pattern)
         # `fast`: the leading '\\b(?:a|b)' group rewritten literal-first (same matches)
         self._lowsrc = low
-        self._low = re.compile(literal_first(low) if fast else first_letter_grouped(low))
+        grouped = first_letter_grouped(low)
+        self._low = re.compile(literal_first(grouped) if fast else grouped)
         self._slow = re.compile(pattern, re.I)
 
     def make_fast(self) -> CIPattern:
-        """Rewrite the leading '\\b(?:a|b)' group literal-first (`literal_first`): the same
-        matches, found faster where its alternatives start with few distinct letters
-        (measured per pattern; tests compare both forms on the corpus)."""
-        self._low = re.compile(literal_first(self._lowsrc))
+        """Rewrite the leading '\\b(?:a|b)' group literal-first (`literal_first`, after
+        `first_letter_grouped`): the same matches, found faster where its alternatives
+        start with few distinct letters (measured per pattern; tests compare both forms
+        on the corpus)."""
+        self._low = re.compile(literal_first(first_letter_grouped(self._lowsrc)))
         return self
 
     def _pair(self, text: str) -> tuple[re.Pattern[str], str, str]:
