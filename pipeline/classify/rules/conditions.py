@@ -27,7 +27,7 @@ CONDITION_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
-for _p in (CONDITION_PATTERNS["ptsd"], CONDITION_PATTERNS["anxiety"]):
+for _p in CONDITION_PATTERNS.values():
     _p.make_fast()  # type: ignore[attr-defined]  # literal-first: measured faster, same matches
 
 
@@ -98,6 +98,7 @@ _OTHER_MODEL = ci(
         "dependence",
     ),
 )
+_OTHER_MODEL.make_fast()  # literal-first: measured faster, same matches
 
 
 @memo

@@ -314,8 +314,10 @@ _FAST = ("systematic_review", "rct", "nonrandomized_trial")
 for _p in (
     *(p for d, p in _DESIGN_TITLE if d in _FAST),
     *(p for d, p in _DESIGN_ABSTRACT if d in (*_FAST, "protocol")),
+    *(p for d, p in _DESIGN_ABSTRACT if d == "review"),
     _OPEN_LABEL_SELF,
     _OPEN_LABEL_ANY,
+    _OBSERVATIONAL_SELF,
     _FUTURE,
     _LIKE_EFFECT_RE,
 ):

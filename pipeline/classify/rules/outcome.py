@@ -136,6 +136,8 @@ _CONTRAST = ci(
     r"\b(?:but|whereas|while|although|however|in contrast|yet)\b",
     ("but", "whereas", "while", "although", "however", "contrast", "yet"),
 )
+for _p in (_MINORITY, _SECONDARY, _CONTRAST):
+    _p.make_fast()  # literal-first: measured faster, same matches
 # 'A but not B', 'only at the higher dose', 'not at week 4', 'post hoc ... revealed'
 _PARTIAL = ci(
     r"\bbut not\b(?! (?:completely|entirely|solely|only|exclusively|fully|necessarily|all|"
