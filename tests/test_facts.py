@@ -618,3 +618,39 @@ def test_corpus_comparator_and_routes_levels_on_the_development_part(corpus: lis
         for a, r in zip(arts, dev, strict=True)
     ]
     assert sum(routes_ok) / len(routes_ok) >= 0.96
+
+
+@pytest.mark.parametrize(
+    "pattern,expected",
+    [
+        (r"\b(?:this|that|our)\s", r"\b(?:t(?:his|hat)|o(?:ur))\s"),
+        # a non-letter alternative keeps its place; only the runs around it are grouped
+        (r"\b(?:ab|ac|\w+-like|ad|ae)x", r"\b(?:a(?:b|c)|\w+-like|a(?:d|e))x"),
+        # capturing groups would be renumbered; fewer than three alternatives gain nothing
+        (r"\b(?:a(b)|ac|ad)", r"\b(?:a(b)|ac|ad)"),
+        (r"\b(?:ab|ac)", r"\b(?:ab|ac)"),
+    ],
+)
+def test_first_letter_grouped_rewrite(pattern: str, expected: str) -> None:
+    from pipeline.classify.rules.matching import first_letter_grouped
+
+    assert first_letter_grouped(pattern) == expected
+
+
+def test_first_letter_grouped_finds_what_the_plain_pattern_finds() -> None:
+    """Alternatives are tried in order: grouping by letter must keep the first match at
+    every place (team-written texts; the corpus check above covers the shipped patterns)."""
+    from pipeline.classify.rules.matching import first_letter_grouped
+
+    patterns = [
+        r"\b(?:an|a|and|b|be|ban|\w+ed|a\w*)\b",
+        r"\b(?:open|o|open-label|single|s\w+|sin)(?:\s+arm)?",
+        r"\b(?:x|y|xy|yx|xyz)",
+    ]
+    texts = ["an and a ban be banned", "open-label single arm sin o opened", "xyz yx xy x y"]
+    for p in patterns:
+        fast = re.compile(first_letter_grouped(p))
+        assert fast.pattern != p
+        plain = re.compile(p)
+        for t in texts:
+            assert [m.span() for m in fast.finditer(t)] == [m.span() for m in plain.finditer(t)]
