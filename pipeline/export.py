@@ -561,8 +561,27 @@ def _fill_xlsx(
     facts = about(conn, f, counter.n, fmt="xlsx", filename=filename, pmids=pmids)
     for key, value, meaning in _about_rows(facts):
         info.append([key, _xlsx_cell(info, value), meaning])
-    wb.save(target)
+    _save_xlsx(wb, target)
     return counter.n
+
+
+def _save_xlsx(wb: Any, target: str | IO[bytes]) -> None:
+    """``wb.save(target)``, but a write that fails closes the zip archive: openpyxl leaves it
+    open, and when it is collected later its ``__del__`` prints a traceback ('seek of closed
+    file') after the export's one error line."""
+    from zipfile import ZIP_DEFLATED, ZipFile
+
+    from openpyxl.writer.excel import ExcelWriter
+
+    archive = ZipFile(target, "w", ZIP_DEFLATED, allowZip64=True)
+    try:
+        ExcelWriter(wb, archive).save()
+    except BaseException:
+        try:
+            archive.close()  # fails again on a broken target, but forgets its file
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
 
 
 # -- public entry points ------------------------------------------------------------------------
