@@ -190,26 +190,8 @@ def literal_first(pattern: str) -> str:
     Patterns of another shape are returned unchanged."""
     if not pattern.startswith("\\b(?:"):
         return pattern
-    depth, i = 0, 2
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            j = _class_end(pattern, i)
-            if j < 0:
-                return pattern
-            i = j
-            continue
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                break
-        i += 1
-    else:
+    i = _group_end(pattern, 5)
+    if i < 0:
         return pattern
     if pattern[i + 1 : i + 2] in ("?", "*", "+", "{"):
         return pattern  # the group may match nothing: its \b guards what follows
@@ -226,7 +208,7 @@ def literal_first(pattern: str) -> str:
 
 
 def _group_end(pattern: str, i: int) -> int:
-    """Index of the ')' closing the group that opens at pattern[i - 1], or -1."""
+    """Index of the ')' closing the group whose inside starts at pattern[i], or -1."""
     depth = 1
     while i < len(pattern):
         ch = pattern[i]
