@@ -32,7 +32,9 @@ class Label:
     by it (None: not filterable, like relevance, which is the filter's ``scope``):
     single and set labels filter any-of, an integer label by a minimum, a boolean one
     by yes/no. ``cli_flag`` is the repeatable filter flag of ``kea export``; ``url_key``
-    is the dashboard's short URL key.
+    is the dashboard's short URL key. ``flags_record``: a low-confidence value of this
+    label puts the whole record under review (``needs_review``); the others' flags stay
+    per label (``review_fields``).
     """
 
     name: str
@@ -43,6 +45,7 @@ class Label:
     filter: str | None = None
     cli_flag: str | None = None
     url_key: str | None = None
+    flags_record: bool = False
 
     # -- vocabulary -------------------------------------------------------------------
     @property
@@ -154,6 +157,7 @@ LABELS: tuple[Label, ...] = (
         "Relevance",
         "is the record about ketamine for depression, PTSD or anxiety",
         {"in_scope": "In scope", "off_topic": "Off-topic"},
+        flags_record=True,
     ),
     Label(
         "conditions",
@@ -164,6 +168,7 @@ LABELS: tuple[Label, ...] = (
         filter="conditions",
         cli_flag="condition",
         url_key="c",
+        flags_record=True,
     ),
     Label(
         "subgroups",
@@ -203,6 +208,7 @@ LABELS: tuple[Label, ...] = (
         filter="designs",
         cli_flag="design",
         url_key="d",
+        flags_record=True,
     ),
     Label(
         "outcome",
@@ -218,6 +224,7 @@ LABELS: tuple[Label, ...] = (
         filter="outcomes",
         cli_flag="outcome",
         url_key="o",
+        flags_record=True,
     ),
     Label(
         "sample_size",
@@ -227,6 +234,7 @@ LABELS: tuple[Label, ...] = (
         filter="min_n",
         cli_flag="min-n",
         url_key="n",
+        flags_record=True,
     ),
     Label(
         "drug",
@@ -242,6 +250,7 @@ LABELS: tuple[Label, ...] = (
         filter="drugs",
         cli_flag="drug",
         url_key="dr",
+        flags_record=True,
     ),
     Label(
         "routes",
@@ -298,14 +307,7 @@ VOCAB: dict[str, tuple[str, ...]] = {lab.name: lab.vocabulary for lab in LABELS 
 # the evidence summaries count (in scope, condition, design, direction, participants) and
 # the drug form a clinician acts on. The other labels' flags stay per label
 # (`review_fields`): a weak comparator flags most of its values and would flag every record.
-RECORD_REVIEW_LABELS: tuple[str, ...] = (
-    "relevance",
-    "conditions",
-    "design",
-    "outcome",
-    "sample_size",
-    "drug",
-)
+RECORD_REVIEW_LABELS: tuple[str, ...] = tuple(lab.name for lab in LABELS if lab.flags_record)
 
 
 def record_needs_review(review_fields: Iterable[str]) -> bool:
